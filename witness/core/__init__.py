@@ -1,0 +1,1 @@
+"""The core on top of the endpoint clients: workflows, execution and results."""

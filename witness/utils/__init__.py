@@ -1,0 +1,1 @@
+"""Small helpers: the HTTP client, URL path quoting and secret redaction."""
