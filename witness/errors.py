@@ -20,6 +20,21 @@ catches them all. The tree::
         ├── ConflictError            409
         ├── PayloadTooLargeError     413, with the server's limit in bytes
         └── ServerError              5xx
+    ├── WebSocketError               (a TransportError) the websocket could not connect / broke
+    ├── WorkflowError                a workflow cannot be loaded, understood or run as given
+    │   ├── WorkflowSourceError      the source cannot be read (missing file, URL failure, size)
+    │   ├── WorkflowFormatError      not a workflow, bad JSON, or the wrong format
+    │   ├── DSLError                 a title marker is malformed or names a field the node lacks
+    │   ├── ParamError               params do not fit the workflow's signature
+    │   │   ├── UnknownParamError
+    │   │   └── MissingParamError
+    │   ├── UIConversionError        a UI-format workflow cannot be converted
+    │   └── WorkflowValidationError  pre-submit validation against /object_info failed
+    ├── UploadError                  a media value cannot be uploaded (or the upload was not stored)
+    ├── ExecutionError               a prompt failed or was interrupted (raise_for_status)
+    ├── WaitTimeoutError             a wait's deadline passed
+    ├── PromptLostError              the prompt is in neither queue nor history (server restarted)
+    └── RunningHubError              the RunningHub cloud API answered with an error code
 
 Secrets never reach these messages: the HTTP client redacts URLs and bodies before it builds
 an error.
@@ -37,21 +52,37 @@ __all__ = [
     "BadRequestError",
     "ConfigError",
     "ConflictError",
+    "DSLError",
+    "ExecutionError",
     "FeatureUnavailableError",
     "ForbiddenError",
     "InvalidArgumentError",
+    "MissingParamError",
     "NodeError",
     "NotFoundError",
+    "ParamError",
     "PayloadTooLargeError",
+    "PromptLostError",
     "PromptValidationError",
     "RequestTimeoutError",
     "ResponseDecodeError",
+    "RunningHubError",
     "ServerError",
     "ServerUnavailableError",
     "TransportError",
+    "UIConversionError",
     "UnauthorizedError",
+    "UnknownParamError",
+    "UploadError",
+    "WaitTimeoutError",
+    "WebSocketError",
     "WitnessError",
+    "WorkflowError",
+    "WorkflowFormatError",
+    "WorkflowSourceError",
+    "WorkflowValidationError",
     "error_class_for_status",
+    "parse_node_errors",
 ]
 
 
@@ -158,9 +189,7 @@ class ResponseDecodeError(WitnessError):
         body: The start of the body (at most a few hundred characters).
     """
 
-    def __init__(
-        self, *, status: int, method: str, url: str, content_type: str, body: str
-    ) -> None:
+    def __init__(self, *, status: int, method: str, url: str, content_type: str, body: str) -> None:
         super().__init__(
             f"{method} {url} returned HTTP {status} with a body that is not JSON "
             f"(Content-Type {content_type or 'unset'}): {body!r}"
@@ -339,9 +368,7 @@ class NodeError:
         return text
 
 
-def parse_node_errors(
-    node_errors: Any, prompt: Mapping[str, Any] | None = None
-) -> list[NodeError]:
+def parse_node_errors(node_errors: Any, prompt: Mapping[str, Any] | None = None) -> list[NodeError]:
     """Flatten ComfyUI's ``node_errors`` mapping into :class:`NodeError` records.
 
     Args:
@@ -369,8 +396,8 @@ def parse_node_errors(
         for err in entry.get("errors") or ():
             if not isinstance(err, Mapping):
                 continue
-            extra = err.get("extra_info") if isinstance(err.get("extra_info"), Mapping) else {}
-            assert isinstance(extra, Mapping)
+            raw_extra = err.get("extra_info")
+            extra: Mapping[str, Any] = raw_extra if isinstance(raw_extra, Mapping) else {}
             records.append(
                 NodeError(
                     node_id=str(node_id),
@@ -420,9 +447,7 @@ class PromptValidationError(BadRequestError):
             message = error
         if details:
             message = f"{message}: {details}" if message else details
-        super().__init__(
-            status=status, method=method, url=url, server_message=message, body=body
-        )
+        super().__init__(status=status, method=method, url=url, server_message=message, body=body)
 
     def _format(self) -> str:
         head = "prompt rejected by the server"
@@ -452,3 +477,189 @@ def error_class_for_status(status: int) -> type[ApiError]:
     if status >= 500:
         return ServerError
     return ApiError
+
+
+class WebSocketError(TransportError):
+    """The websocket could not be opened, or broke and could not be re-opened."""
+
+
+class WorkflowError(WitnessError):
+    """A workflow cannot be loaded, understood or run as given."""
+
+
+class WorkflowSourceError(WorkflowError):
+    """A workflow source cannot be read.
+
+    Attributes:
+        source: What was given (a path, URL or id; never file contents).
+    """
+
+    def __init__(self, message: str, *, source: str = "") -> None:
+        super().__init__(message)
+        self.source = source
+
+
+class WorkflowFormatError(WorkflowError):
+    """The data is not a workflow in the expected format (bad JSON, UI vs API format, ...)."""
+
+
+class DSLError(WorkflowError):
+    """A DSL marker in a node title is malformed or names a field the node does not have.
+
+    Attributes:
+        node_id: The node whose title is at fault.
+        title: The title text.
+    """
+
+    def __init__(self, message: str, *, node_id: str = "", title: str = "") -> None:
+        super().__init__(message)
+        self.node_id = node_id
+        self.title = title
+
+
+class ParamError(WorkflowError, ValueError):
+    """Parameters given to a workflow do not fit its signature.
+
+    Attributes:
+        names: The parameter names at fault.
+        known: The parameter names the workflow declares.
+    """
+
+    def __init__(
+        self, message: str, *, names: tuple[str, ...] = (), known: tuple[str, ...] = ()
+    ) -> None:
+        super().__init__(message)
+        self.names = names
+        self.known = known
+
+
+class UnknownParamError(ParamError):
+    """A parameter was given that the workflow does not declare."""
+
+
+class MissingParamError(ParamError):
+    """A required parameter (``$name!``) was not given."""
+
+
+class UIConversionError(WorkflowError):
+    """A UI-format workflow cannot be converted to API format.
+
+    Attributes:
+        node_ids: The nodes at fault.
+        class_types: Their types, where known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        node_ids: tuple[str, ...] = (),
+        class_types: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(message)
+        self.node_ids = node_ids
+        self.class_types = class_types
+
+
+class WorkflowValidationError(WorkflowError):
+    """Pre-submit validation of a prompt against ``/object_info`` found problems.
+
+    Attributes:
+        problems: Every problem found (records with node id, class, title, input, expected,
+            given).
+    """
+
+    def __init__(self, message: str, *, problems: tuple[Any, ...] = ()) -> None:
+        super().__init__(message)
+        self.problems = problems
+
+
+class UploadError(WitnessError):
+    """A media value cannot be uploaded, or the server did not store the upload.
+
+    Attributes:
+        param: The parameter (or argument) whose value failed, when known.
+    """
+
+    def __init__(self, message: str, *, param: str = "") -> None:
+        super().__init__(message)
+        self.param = param
+
+
+class ExecutionError(WitnessError):
+    """A prompt failed or was interrupted on the server.
+
+    Attributes:
+        prompt_id: The prompt.
+        status: ``"failed"``, ``"interrupted"`` or ``"timeout"``.
+        node_id: The node that raised, when known.
+        node_type: Its class.
+        exception_type: The Python exception type reported by the server.
+        exception_message: Its message.
+        traceback: The server-side traceback lines.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        prompt_id: str = "",
+        status: str = "failed",
+        node_id: str | None = None,
+        node_type: str | None = None,
+        exception_type: str | None = None,
+        exception_message: str | None = None,
+        traceback: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(message)
+        self.prompt_id = prompt_id
+        self.status = status
+        self.node_id = node_id
+        self.node_type = node_type
+        self.exception_type = exception_type
+        self.exception_message = exception_message
+        self.traceback = traceback
+
+
+class WaitTimeoutError(WitnessError, TimeoutError):
+    """A wait did not finish before its deadline.
+
+    Attributes:
+        timeout: The deadline in seconds.
+        what: What was waited for (e.g. a prompt id).
+    """
+
+    def __init__(self, message: str, *, timeout: float, what: str = "") -> None:
+        super().__init__(message)
+        self.timeout = timeout
+        self.what = what
+
+
+class PromptLostError(WitnessError):
+    """A prompt is in neither the queue nor the history (typically: the server restarted).
+
+    Attributes:
+        prompt_id: The lost prompt.
+    """
+
+    def __init__(self, message: str, *, prompt_id: str) -> None:
+        super().__init__(message)
+        self.prompt_id = prompt_id
+
+
+class RunningHubError(WitnessError):
+    """The RunningHub API answered with an error code (or an unusable answer).
+
+    Attributes:
+        code: RunningHub's numeric ``code`` (``None`` for transport-level problems).
+        endpoint: The API path called.
+        server_message: RunningHub's ``msg``.
+    """
+
+    def __init__(
+        self, message: str, *, code: int | None = None, endpoint: str = "", server_message: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.endpoint = endpoint
+        self.server_message = server_message

@@ -58,6 +58,7 @@ ENV_VARS: dict[str, tuple[str, ...]] = {
     "verify": ("COMFYUI_VERIFY_TLS",),
 }
 
+
 def _parse_float(name: str, raw: str) -> float:
     try:
         return float(raw)
@@ -92,7 +93,9 @@ def _parse_pairs(name: str, raw: str, sep: str, kv: str) -> dict[str, str]:
         if not part.strip():
             continue
         if kv not in part:
-            raise ConfigError(name, "<hidden>", f"expected 'name{kv}value' pairs separated by {sep!r}")
+            raise ConfigError(
+                name, "<hidden>", f"expected 'name{kv}value' pairs separated by {sep!r}"
+            )
         key, value = part.split(kv, 1)
         out[key.strip()] = value.strip()
     return out
@@ -286,7 +289,7 @@ class Settings:
         env = dict(os.environ if environ is None else environ)
         layers: list[Mapping[str, str | None]] = [env]
         if dotenv_path is not None:
-            from dotenv import dotenv_values  # imported lazily: only when a file is asked for
+            from dotenv import dotenv_values  # noqa: PLC0415 - only when a file is asked for
 
             path = Path(dotenv_path)
             if not path.is_file():

@@ -241,7 +241,9 @@ class HttpClient:
                     url=shown_url,
                 ) from exc
             elapsed_ms = (time.perf_counter() - started) * 1000
-            logger.debug("%s %s -> %s (%.1f ms)", method, shown_url, response.status_code, elapsed_ms)
+            logger.debug(
+                "%s %s -> %s (%.1f ms)", method, shown_url, response.status_code, elapsed_ms
+            )
             status = response.status_code
             if status in RETRY_STATUSES and not last:
                 response.close()
@@ -281,9 +283,7 @@ class HttpClient:
     # -- streaming ---------------------------------------------------------------------
 
     @contextmanager
-    def stream(
-        self, method: str, path: str, **kwargs: Any
-    ) -> Iterator[requests.Response]:
+    def stream(self, method: str, path: str, **kwargs: Any) -> Iterator[requests.Response]:
         """Context manager yielding a streamed response that is closed on exit."""
         response = self.request(method, path, stream=True, **kwargs)
         try:
@@ -291,9 +291,7 @@ class HttpClient:
         finally:
             response.close()
 
-    def iter_bytes(
-        self, path: str, *, chunk_size: int = 1 << 16, **kwargs: Any
-    ) -> Iterator[bytes]:
+    def iter_bytes(self, path: str, *, chunk_size: int = 1 << 16, **kwargs: Any) -> Iterator[bytes]:
         """Yield a GET response body in chunks, with constant memory.
 
         Raises:
@@ -354,7 +352,9 @@ class HttpClient:
             return written
         target = Path(destination)
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{target.name}.", suffix=".part", dir=target.parent
+        )
         try:
             written = 0
             with os.fdopen(fd, "wb") as handle:
@@ -410,7 +410,12 @@ class HttpClient:
         delay = min(MAX_BACKOFF, base * (2**attempt)) * (0.5 + random.random() / 2)  # noqa: S311
         logger.warning(
             "%s %s failed (%s); retry %d of %d in %.2f s",
-            method, url, why, attempt + 1, self.settings.retries, delay,
+            method,
+            url,
+            why,
+            attempt + 1,
+            self.settings.retries,
+            delay,
         )
         time.sleep(delay)
 
@@ -435,7 +440,7 @@ class HttpClient:
         if not text:
             return (f"{reason} (empty body)" if reason else "empty body"), None
         ctype = response.headers.get("Content-Type", "").lower()
-        if "json" in ctype or text[:1] in "{[\"":
+        if "json" in ctype or text[:1] in '{["':
             try:
                 body = jsonlib.loads(text)
             except ValueError:

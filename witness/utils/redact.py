@@ -39,4 +39,6 @@ def redact_url(url: str, secrets: Iterable[str] = ()) -> str:
             for k, v in parse_qsl(query, keep_blank_values=True)
         ]
         query = urlencode(pairs, safe="*")
-    return redact_text(urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment)), secrets)
+    return redact_text(
+        urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment)), secrets
+    )
