@@ -160,7 +160,8 @@ def test_every_error_body_form_becomes_a_readable_typed_error(
     assert err.method == "POST"
     assert err.url == f"{BASE}/api/thing"
     assert message in err.server_message
-    assert str(status) in str(err) and message in str(err)
+    assert str(status) in str(err)
+    assert message in str(err)
 
 
 @responses.activate
@@ -174,7 +175,8 @@ def test_413_carries_the_server_limit(client: HttpClient) -> None:
     with pytest.raises(PayloadTooLargeError) as info:
         client.request("POST", "/upload/image", data=b"x")
     assert info.value.limit == 104857600
-    assert "104857600" in str(info.value) and "100 MiB" in str(info.value)
+    assert "104857600" in str(info.value)
+    assert "100 MiB" in str(info.value)
 
 
 @pytest.mark.parametrize(
