@@ -663,3 +663,230 @@ class RunningHubError(WitnessError):
         self.code = code
         self.endpoint = endpoint
         self.server_message = server_message
+
+
+# -- RunningHub error codes ------------------------------------------------------------------
+# witness.api_clients.runninghub_client maps every documented code to one of these classes
+# (its RUNNINGHUB_ERROR_CODES table); ``code`` keeps the exact number.
+
+
+class RunningHubParamsError(RunningHubError):
+    """301 PARAMS_INVALID: a required field is missing or malformed."""
+
+
+class RunningHubBadPathError(RunningHubError):
+    """412 TOKEN_INVALID (bad API path), or an HTTP 404 for an unknown route."""
+
+
+class RunningHubAuthError(RunningHubError):
+    """The key is rejected: 802 unauthorized/expired, 806 user not found, 811 corp key invalid."""
+
+
+class RunningHubFreeUserError(RunningHubAuthError):
+    """801 APIKEY_UNSUPPORTED_FREE_USER: free accounts cannot use the API."""
+
+
+class RunningHubInsufficientFundsError(RunningHubError):
+    """416 (consumer wallet) or 812 (enterprise key): not enough balance to run."""
+
+
+class RunningHubWorkflowNotFoundError(RunningHubError):
+    """380 WORKFLOW_NOT_EXISTS (or 901 for an AI app): no such workflow for this key."""
+
+
+class RunningHubWebappNotFoundError(RunningHubWorkflowNotFoundError):
+    """901 WEBAPP_NOT_EXISTS: no such AI app."""
+
+
+class RunningHubWorkflowNotReadyError(RunningHubError):
+    """810 WORKFLOW_NOT_SAVED_OR_NOT_RUNNING: save and run the workflow once on the site."""
+
+
+class RunningHubNodeInfoError(RunningHubError):
+    """803 APIKEY_INVALID_NODE_INFO: a nodeInfoList item names a missing node or input."""
+
+
+class RunningHubValidationError(RunningHubError):
+    """433 VALIDATE_PROMPT_FAILED: the prompt failed validation.
+
+    Attributes:
+        node_errors: Parsed per-input problems, when RunningHub sent ComfyUI's ``node_errors``.
+        raw_node_errors: The ``node_errors`` mapping as received (may be empty).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: int | None = None,
+        endpoint: str = "",
+        server_message: str = "",
+        node_errors: tuple[NodeError, ...] = (),
+        raw_node_errors: Mapping[str, Any] | None = None,
+    ) -> None:
+        if node_errors:
+            message += "".join(f"\n  - {err}" for err in node_errors)
+        super().__init__(message, code=code, endpoint=endpoint, server_message=server_message)
+        self.node_errors = node_errors
+        self.raw_node_errors: dict[str, Any] = dict(raw_node_errors or {})
+
+
+class RunningHubCapacityError(RunningHubError):
+    """No capacity right now (421, 415, 814); transient, worth retrying later."""
+
+
+class RunningHubQueueFullError(RunningHubCapacityError):
+    """421 TASK_QUEUE_MAXED: the shared-API concurrency cap is reached."""
+
+
+class RunningHubInstanceBusyError(RunningHubCapacityError):
+    """415 TASK_INSTANCE_MAXED: dedicated machines exhausted (retry in 30-120 s)."""
+
+
+class RunningHubPersonalQueueFullError(RunningHubCapacityError):
+    """814 PERSONAL_QUEUE_COUNT_LIMIT: more than 1000 tasks in the personal queue."""
+
+
+class RunningHubExclusiveInstanceError(RunningHubError):
+    """435 (no exclusive instance: send ``instanceType="plus"``) or 436 (membership expired)."""
+
+
+class RunningHubTaskNotFoundError(RunningHubError):
+    """807 APIKEY_TASK_NOT_FOUND or 423 TASK_NOT_FOUNED: no such task for this key."""
+
+
+class RunningHubTaskNotFinishedError(RunningHubError):
+    """804 (running) or 813 (queued) where a finished task was required."""
+
+
+class RunningHubTaskFailedError(RunningHubError):
+    """805 APIKEY_TASK_STATUS_ERROR: the task failed.
+
+    Attributes:
+        failed_reason: The parsed ``failedReason`` (node, exception, traceback), when sent.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: int | None = None,
+        endpoint: str = "",
+        server_message: str = "",
+        failed_reason: Any = None,
+    ) -> None:
+        super().__init__(message, code=code, endpoint=endpoint, server_message=server_message)
+        self.failed_reason = failed_reason
+
+
+class RunningHubUploadError(RunningHubError):
+    """808 APIKEY_UPLOAD_FAILED, or a file type RunningHub does not accept."""
+
+
+class RunningHubFileTooLargeError(RunningHubUploadError):
+    """809 APIKEY_FILE_SIZE_EXCEEDED, or the client-side 30 MB check before sending.
+
+    Attributes:
+        size: Size of the file in bytes, when known.
+        limit: The limit in bytes.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: int | None = None,
+        endpoint: str = "",
+        server_message: str = "",
+        size: int | None = None,
+        limit: int | None = None,
+    ) -> None:
+        super().__init__(message, code=code, endpoint=endpoint, server_message=server_message)
+        self.size = size
+        self.limit = limit
+
+
+class RunningHubServerError(RunningHubError):
+    """500 UNKNOWN_ERROR, or an HTTP 5xx answer.
+
+    Attributes:
+        http_status: The HTTP status when the failure was at the HTTP level, else ``None``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: int | None = None,
+        endpoint: str = "",
+        server_message: str = "",
+        http_status: int | None = None,
+    ) -> None:
+        super().__init__(message, code=code, endpoint=endpoint, server_message=server_message)
+        self.http_status = http_status
+
+
+class RunningHubResponseError(RunningHubError):
+    """An answer that is not RunningHub's ``{code, msg, data}`` JSON envelope.
+
+    Attributes:
+        http_status: HTTP status of the answer.
+        body: The start of the body, secrets redacted.
+    """
+
+    def __init__(
+        self, message: str, *, endpoint: str = "", http_status: int | None = None, body: str = ""
+    ) -> None:
+        super().__init__(message, endpoint=endpoint)
+        self.http_status = http_status
+        self.body = body
+
+
+class RunningHubTransportError(RunningHubError):
+    """No answer from RunningHub: connection refused or dropped, or a timeout."""
+
+
+class RunningHubCreateUnconfirmedError(RunningHubTransportError):
+    """A task-creating request was sent but its answer was lost; it was NOT resent.
+
+    RunningHub may or may not have created the task. Resending blindly could run (and bill)
+    it twice, so witness stops and says so.
+
+    Attributes:
+        current_task_counts: The account's ``currentTaskCounts`` read right after the loss
+            (a hint whether the task exists), or ``None`` when it could not be read.
+    """
+
+    def __init__(
+        self, message: str, *, endpoint: str = "", current_task_counts: int | None = None
+    ) -> None:
+        super().__init__(message, endpoint=endpoint)
+        self.current_task_counts = current_task_counts
+
+
+__all__ += [
+    "RunningHubAuthError",
+    "RunningHubBadPathError",
+    "RunningHubCapacityError",
+    "RunningHubCreateUnconfirmedError",
+    "RunningHubExclusiveInstanceError",
+    "RunningHubFileTooLargeError",
+    "RunningHubFreeUserError",
+    "RunningHubInstanceBusyError",
+    "RunningHubInsufficientFundsError",
+    "RunningHubNodeInfoError",
+    "RunningHubParamsError",
+    "RunningHubPersonalQueueFullError",
+    "RunningHubQueueFullError",
+    "RunningHubResponseError",
+    "RunningHubServerError",
+    "RunningHubTaskFailedError",
+    "RunningHubTaskNotFinishedError",
+    "RunningHubTaskNotFoundError",
+    "RunningHubTransportError",
+    "RunningHubUploadError",
+    "RunningHubValidationError",
+    "RunningHubWebappNotFoundError",
+    "RunningHubWorkflowNotFoundError",
+    "RunningHubWorkflowNotReadyError",
+]
