@@ -523,7 +523,9 @@ def _parse_graph(raw: Mapping[str, Json], key: str, name: str) -> _Graph:
             )
         nodes[node.id] = node
     links: dict[str, _Link] = {}
-    raw_links = raw.get("links") or ()
+    raw_links = raw.get("links")
+    if raw_links is None:
+        raw_links = []
     if not isinstance(raw_links, list):
         raise UIConversionError(f"{where}: 'links' is not a list")
     for raw_link in raw_links:
@@ -644,6 +646,15 @@ class _Converter:
         """Refuse node types the server lacks (only where they would take part)."""
         unknown: dict[str, str] = {}
         self._find_unknown(self.root, (), unknown, ())
+        groups = {nid: t for nid, t in unknown.items() if t.startswith(("workflow>", "workflow/"))}
+        if groups:
+            listing = ", ".join(f"{nid} ({t})" for nid, t in groups.items())
+            raise UIConversionError(
+                f"the workflow uses legacy group nodes, which cannot be converted: {listing}; "
+                "open it in the editor and convert the group nodes to subgraphs",
+                node_ids=tuple(groups),
+                class_types=tuple(sorted(set(groups.values()))),
+            )
         if unknown:
             types = sorted(set(unknown.values()))
             ids = tuple(unknown)
