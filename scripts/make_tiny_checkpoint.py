@@ -1,3 +1,4 @@
+# mypy: disable-error-code="import-not-found"
 """Make a tiny random-weight checkpoint that ComfyUI loads as Stable Diffusion 1.5.
 
 Not part of the witness library. Model weights cannot be downloaded in the test environment,
