@@ -27,7 +27,9 @@ from witness.utils.http_client import HttpClient
 WAIT_LIMIT = 60.0
 
 
-def png(width: int = 4, height: int = 4, rgba: tuple[int, int, int, int] = (255, 0, 0, 255)) -> bytes:
+def png(
+    width: int = 4, height: int = 4, rgba: tuple[int, int, int, int] = (255, 0, 0, 255)
+) -> bytes:
     """A valid RGBA PNG of one colour."""
     raw = b"".join(b"\x00" + bytes(rgba) * width for _ in range(height))
 

@@ -40,7 +40,7 @@ def test_entry_of_a_finished_prompt_is_typed(
     assert entry.error is None
     assert entry.status.status_str == "success"
     assert entry.status.completed
-    assert [m[0] for m in entry.status.messages][0] == "execution_start"
+    assert entry.status.messages[0][0] == "execution_start"
     assert entry.prompt["1"]["class_type"] == "EmptyImage"
     assert entry.outputs_to_execute == ("2",)
     assert "2" in entry.meta
@@ -51,9 +51,7 @@ def test_entry_of_a_finished_prompt_is_typed(
     assert file.ref.annotated == f"{file.ref.filename} [output]"
 
 
-def test_runtime_error_is_in_the_entry(
-    http: HttpClient, cleanup_history: list[str]
-) -> None:
+def test_runtime_error_is_in_the_entry(http: HttpClient, cleanup_history: list[str]) -> None:
     entry = _run(http, cleanup_history, image_prompt(prefix="../outside"))
     assert not entry.succeeded
     assert entry.status.status_str == "error"

@@ -106,7 +106,10 @@ def test_prompt_without_outputs_is_rejected(prompts: PromptClient) -> None:
 
 
 def test_dropped_outputs_on_a_200_are_surfaced_and_logged(
-    prompts: PromptClient, http: HttpClient, cleanup_history: list[str], caplog: pytest.LogCaptureFixture
+    prompts: PromptClient,
+    http: HttpClient,
+    cleanup_history: list[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     prompt = image_prompt()
     prompt["3"] = {

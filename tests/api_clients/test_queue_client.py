@@ -173,7 +173,9 @@ def test_cancel_uses_the_jobs_api_when_offered(
     assert result.outcome is expected
     assert result.via == "jobs_api"
     assert cancel.call_count == 1
-    assert not any("/interrupt" in c.request.url or "delete" in str(c.request.body) for c in responses.calls)
+    assert not any(
+        "/interrupt" in c.request.url or "delete" in str(c.request.body) for c in responses.calls
+    )
 
 
 @responses.activate

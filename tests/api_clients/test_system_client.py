@@ -144,7 +144,10 @@ def test_jobs_list_sends_validated_filters() -> None:
     listing = responses.add(
         responses.GET,
         f"{BASE}/api/jobs",
-        json={"jobs": [JOB], "pagination": {"offset": 0, "limit": 5, "total": 1, "has_more": False}},
+        json={
+            "jobs": [JOB],
+            "pagination": {"offset": 0, "limit": 5, "total": 1, "has_more": False},
+        },
     )
     page = _offline().jobs(
         status=["completed", "failed"],
@@ -196,7 +199,10 @@ def test_job_detail_and_not_found() -> None:
 @responses.activate
 def test_jobs_400_is_a_bad_request() -> None:
     responses.add(
-        responses.GET, f"{BASE}/api/jobs", status=400, json={"error": "limit must be a positive integer"}
+        responses.GET,
+        f"{BASE}/api/jobs",
+        status=400,
+        json={"error": "limit must be a positive integer"},
     )
     with pytest.raises(BadRequestError, match="positive integer"):
         _offline().jobs()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import IO, Any, Literal, cast, overload
+from urllib.parse import quote
 
 from witness.api_clients._common import (
     JSON_HEADERS,
@@ -23,7 +24,7 @@ from witness.api_clients._common import (
 from witness.api_clients.types import UserdataEntry, UserdataFileInfo, UsersInfo
 from witness.errors import InvalidArgumentError, NotFoundError
 from witness.utils.http_client import HttpClient
-from witness.utils.paths import route
+from witness.utils.paths import quote_segment, route
 
 __all__ = ["UserClient"]
 
@@ -349,9 +350,7 @@ class UserClient:
             ConflictError: The destination exists and ``overwrite`` is false.
             ForbiddenError: A path escapes the user's root.
         """
-        check_text(file, "file")
-        check_text(destination, "destination")
-        path = route("/userdata/{}/move/{}", file, destination)
+        path = f"{self._file_route(file)}/move/{_userdata_segment(destination, 'destination')}"
         params = {"overwrite": overwrite, "full_info": full_info}
         data = self._http.request_json(
             "POST", path, params=params, headers=user_header(user), idempotent=False
@@ -421,8 +420,7 @@ class UserClient:
 
     @staticmethod
     def _file_route(file: str) -> str:
-        check_text(file, "file")
-        return route("/userdata/{}", file)
+        return "/userdata/" + _userdata_segment(file, "file")
 
     def _post_json(self, path: str, value: Any, argument: str, user: str | None) -> None:
         headers = {**JSON_HEADERS, **(user_header(user) or {})}
@@ -438,3 +436,13 @@ class UserClient:
         if not isinstance(data, str):
             raise unexpected_shape(self._http, method, path, data)
         return data
+
+
+def _userdata_segment(name: str, argument: str) -> str:
+    """Quote a userdata path as one URL segment (``/`` becomes ``%2F``).
+
+    The server decodes the segment once more when it still contains ``%`` after routing,
+    so a name that itself contains ``%`` is quoted twice to arrive intact.
+    """
+    segment = quote_segment(check_text(name, argument), argument=argument)
+    return quote(segment, safe="") if "%" in name else segment
