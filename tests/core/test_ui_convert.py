@@ -128,6 +128,9 @@ def test_every_other_template_of_the_package_converts_consistently() -> None:
 # ------------------------------------------------------------------------------------------
 
 
+LINK_FIELDS = ("id", "origin_id", "origin_slot", "target_id", "target_slot", "type")
+
+
 class UI:
     """Builds a UI-format graph (root or subgraph definition) link by link."""
 
