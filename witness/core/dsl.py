@@ -638,9 +638,13 @@ def _add_target(
         label=label,
     )
     found = targets.setdefault(marker.name, [])
-    for i, existing in enumerate(found):
+    if owner is None:
+        found.append(target)
+        return
+    # The same marker repeated on one node (it is the latest of this node): merge the flags.
+    for i in range(len(found) - 1, -1, -1):
+        existing = found[i]
         if existing.node_id == node_id and existing.field == field_name:
-            # The same marker repeated on one node: merge the flags.
             found[i] = ParamTarget(
                 **{
                     **existing.__dict__,
@@ -651,7 +655,6 @@ def _add_target(
                 }
             )
             return
-    found.append(target)
 
 
 def _make_param(name: str, found: list[ParamTarget]) -> Param:
