@@ -121,13 +121,24 @@ def unique() -> str:
 
 
 @pytest.fixture
-def cleanup_history(http: HttpClient) -> Iterator[list[str]]:
-    """Prompt ids appended here are deleted from the history (and queue) afterwards."""
+def cleanup_history(http: HttpClient, comfy_server: ComfyServer | None) -> Iterator[list[str]]:
+    """Prompt ids appended here are removed afterwards: from the queue, their output files
+    from the server's folders, and their history entries."""
     ids: list[str] = []
     yield ids
-    if ids:
-        QueueClient(http).delete(ids)
-        HistoryClient(http).delete(ids)
+    if not ids:
+        return
+    QueueClient(http).delete(ids)
+    history = HistoryClient(http)
+    if comfy_server is not None:
+        roots = {"output": comfy_server.output_dir, "temp": comfy_server.temp_dir}
+        for prompt_id in ids:
+            entry = history.get(prompt_id)
+            for file in entry.output_files() if entry else ():
+                root = roots.get(file.ref.type)
+                if root is not None:
+                    (root / file.ref.subfolder / file.ref.filename).unlink(missing_ok=True)
+    history.delete(ids)
 
 
 @pytest.fixture(scope="session")
