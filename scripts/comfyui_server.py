@@ -372,6 +372,9 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # Like the server's own listener (asyncio sets SO_REUSEADDR): connections of a killed
+        # server left in TIME_WAIT must not count as "in use", only a live listener does.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
