@@ -486,7 +486,11 @@ class ComfyServer:
     def start(self, timeout: float = 240.0) -> ComfyServer:
         """Start the process and wait until ``GET /system_stats`` answers.
 
+        Installs ComfyUI first if needed (``auto_install``) and generates the tiny checkpoint
+        if it is missing (:func:`ensure_tiny_checkpoint`).
+
         Raises:
+            CheckpointError: The tiny checkpoint is missing and could not be generated.
             PortInUseError: The requested port is taken.
             ServerStartError: The process exited, or did not answer within ``timeout``; the
                 message carries the tail of its log.
