@@ -524,3 +524,13 @@ def test_bad_arguments_are_rejected_before_sending(
     with pytest.raises(InvalidArgumentError):
         rh_client.task_status(" ")
     assert rh_emulator.count(CREATE) == 0
+
+
+def test_closed_client_sends_nothing(
+    rh_emulator: RunningHubEmulator, rh_client: RunningHubClient
+) -> None:
+    rh_client.close()
+    with pytest.raises(RunningHubTransportError, match="closed") as caught:
+        rh_client.create_task(WORKFLOW_ID, [])
+    assert not isinstance(caught.value, RunningHubCreateUnconfirmedError)
+    assert rh_emulator.count(CREATE) == 0

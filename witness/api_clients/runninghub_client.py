@@ -719,6 +719,10 @@ class RunningHubClient:
             envelope: Return ``{code, msg, data}`` instead of ``data``.
             accept: Non-zero codes that are answers, not errors.
         """
+        if self.http.closed:
+            raise RunningHubTransportError(
+                f"POST {endpoint}: this RunningHubClient is closed", endpoint=endpoint
+            )
         payload = {key_field: self.settings.api_key, **body}
         creating = endpoint in _CREATING
         idempotent = endpoint in _IDEMPOTENT

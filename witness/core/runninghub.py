@@ -169,7 +169,7 @@ class RunningHubExecutor:
                 status="timeout" if outcome == "timeout" else "interrupted",
                 prompt_id=task.task_id,
                 duration=time.monotonic() - started,
-                msg=f"RunningHub task {task.task_id} {what} after {limit:g} s limit"
+                msg=f"RunningHub task {task.task_id} {what} ({limit:g} s limit); it was cancelled"
                 if outcome == "timeout"
                 else f"RunningHub task {task.task_id} {what}; it was cancelled",
             )
