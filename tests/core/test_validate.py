@@ -163,8 +163,20 @@ CASES: list[tuple[str, dict[str, Any], set[tuple[str | None, str | None, str]]]]
     ),
     (
         "undeclared_input_ignored",
-        {"1": empty_image(bogus=["77", 0]), "2": preview(["1", 0])},
+        {"1": empty_image(bogus=["2", 0], other=[1, 2, 3]), "2": preview(["1", 0])},
         set(),
+    ),
+    (
+        # validation passes on the server, then its prompt worker dies following the link
+        "undeclared_link_to_missing_node",
+        {"1": empty_image(bogus=["77", 0]), "2": preview(["1", 0])},
+        {("1", "bogus", "link_to_missing_node")},
+    ),
+    (
+        "undeclared_link_to_node_without_inputs",
+        {"1": empty_image(bogus=["3", 0]), "2": preview(["1", 0]),
+         "3": {"class_type": "EmptyImage"}},
+        {("3", None, "invalid_node")},
     ),
     ("link_to_missing_node", {"1": empty_image(), "2": preview(["7", 0])},
      {("2", "images", "link_to_missing_node")}),

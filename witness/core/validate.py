@@ -514,6 +514,7 @@ class _Validator:
         if not output_ids and not unusable:
             head.append(self._no_outputs_problem())
         self._walk(output_ids)
+        self._check_execution_graph(output_ids)
         for node_id in dict.fromkeys(str(k) for k in self.prompt):
             head.extend(self.problems.get(node_id, ()))
         return head
@@ -638,6 +639,47 @@ class _Validator:
                 related_nodes=tuple(cycle),
             )
 
+    def _check_execution_graph(self, output_ids: list[str]) -> None:
+        """Dangling links that the server's validation misses but its executor follows.
+
+        To run a prompt the executor follows every link-shaped input value of every node it
+        reaches, declared by the node or not. A link to a node that is not in the prompt (or to
+        one without ``inputs``) there raises outside any error handling: the 0.3.75 server's
+        prompt worker thread dies and no prompt runs until a restart, although ``POST /prompt``
+        accepted the prompt. Flag those too.
+        """
+        already = {(p.node_id, p.input_name) for ps in self.problems.values() for p in ps}
+        prompt_ids = {str(k) for k in self.prompt}
+        seen = set(output_ids)
+        todo = list(output_ids)
+        while todo:
+            node = self.nodes[todo.pop()]
+            for name, value in node.inputs.items():
+                if not _executor_link(value):
+                    continue
+                source_id = value[0]
+                source = self.nodes.get(source_id)
+                if source_id not in prompt_ids:
+                    if (node.node_id, name) not in already:
+                        self._flag(
+                            node,
+                            "link_to_missing_node",
+                            f"linked to node {source_id!r}, which is not in the prompt; the "
+                            "server does not validate this input (the node does not declare "
+                            "it) but follows the link when it runs the prompt, and its prompt "
+                            "worker then crashes",
+                            name,
+                            given=list(value),
+                        )
+                elif source is not None and source_id not in seen:
+                    seen.add(source_id)
+                    if source.has_inputs:
+                        todo.append(source_id)
+                    elif (source_id, None) not in already:
+                        already.add((source_id, None))
+                        raw = source.entry.get("inputs")
+                        self._flag(source, "invalid_node", _no_inputs_message(raw), given=raw)
+
     # -- checks --------------------------------------------------------------------------------
 
     def _check_node(self, node: _Node) -> Iterator[tuple[str, str]]:
@@ -647,12 +689,7 @@ class _Validator:
             return
         if not node.has_inputs:
             raw = node.entry.get("inputs")
-            message = (
-                "the node has no 'inputs' mapping"
-                if raw is None
-                else f"'inputs' must be a mapping, not {type(raw).__name__}"
-            )
-            self._flag(node, "invalid_node", message, given=raw)
+            self._flag(node, "invalid_node", _no_inputs_message(raw), given=raw)
             return
         for name, ispec in spec.inputs.items():
             if name not in node.inputs:
@@ -852,6 +889,22 @@ def _plural(count: int, word: str) -> str:
 
 def _is_mapping(value: object) -> bool:
     return isinstance(value, Mapping)
+
+
+def _no_inputs_message(raw: Any) -> str:
+    if raw is None:
+        return "the node has no 'inputs' mapping"
+    return f"'inputs' must be a mapping, not {type(raw).__name__}"
+
+
+def _executor_link(value: Any) -> bool:
+    """A value the server's executor treats as a link (``comfy_execution.graph_utils.is_link``)."""
+    return (
+        _is_link(value)
+        and len(value) == 2
+        and isinstance(value[0], str)
+        and isinstance(value[1], int | float)
+    )
 
 
 def _links_to(value: Any, node_id: str) -> bool:
