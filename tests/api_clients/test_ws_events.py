@@ -68,17 +68,18 @@ def load_trace(name: str) -> dict[str, Any]:
 def rebuild_binary(entry: dict[str, Any]) -> bytes:
     """Re-encode a binary frame from its decoded form in a trace (same length as recorded)."""
     kind = entry["event"]
+    length: int = entry["len"]
     if kind == BINARY_PREVIEW_IMAGE:
         code = {"JPEG": 1, "PNG": 2}[entry["image_format"]]
         magic = bytes.fromhex(entry["image_magic"])
-        return struct.pack(">II", 1, code) + magic + b"\0" * (entry["len"] - 8 - len(magic))
+        return struct.pack(">II", 1, code) + magic + b"\0" * (length - 8 - len(magic))
     if kind == 3:
-        node = entry["node_id"].encode()
-        return struct.pack(">II", 3, len(node)) + node + entry["text"].encode()
+        node = str(entry["node_id"]).encode()
+        return struct.pack(">II", 3, len(node)) + node + str(entry["text"]).encode()
     if kind == BINARY_PREVIEW_IMAGE_WITH_METADATA:
         meta = json.dumps(entry["metadata"]).encode()
         magic = bytes.fromhex(entry["image_magic"])
-        image = magic + b"\0" * max(0, entry["len"] - 8 - len(meta) - len(magic))
+        image = magic + b"\0" * max(0, length - 8 - len(meta) - len(magic))
         return struct.pack(">II", 4, len(meta)) + meta + image
     raise AssertionError(f"unexpected binary type {kind}")
 

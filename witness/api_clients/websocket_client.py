@@ -415,6 +415,7 @@ class WebSocketClient:
         self._state: ConnectionState | Literal["new"] = "new"
         self._connecting = False
         self._ws: websocket.WebSocket | None = None
+        self._opening: websocket.WebSocket | None = None
         self._thread: threading.Thread | None = None
         self._closing = threading.Event()
         self._close_sent = False
@@ -735,6 +736,8 @@ class WebSocketClient:
         ws = websocket.WebSocket(
             enable_multithread=True, skip_utf8_validation=True, sslopt=self._sslopt
         )
+        with self._lock:
+            self._opening = ws  # so that close() can cut a slow handshake short
         try:
             ws.connect(  # type: ignore[no-untyped-call]
                 self._url,
@@ -757,11 +760,18 @@ class WebSocketClient:
             raise self._open_error("connection refused", exc) from exc
         except (websocket.WebSocketException, OSError, ValueError) as exc:
             raise self._open_error(_describe(exc), exc) from exc
+        finally:
+            if ws.sock is None:
+                with self._lock:
+                    self._opening = None
         try:
             pending = self._handshake(ws, require_features)
         except BaseException:
             _shutdown(ws)
             raise
+        finally:
+            with self._lock:
+                self._opening = None
         return ws, pending
 
     def _open_error(self, reason: str, exc: BaseException) -> WebSocketError:
@@ -836,11 +846,12 @@ class WebSocketClient:
     def _abort_socket(self) -> None:
         """Cut the current socket (shutdown, no close frame); the receive thread notices."""
         with self._lock:
-            ws = self._ws
-        sock = getattr(ws, "sock", None)
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+            candidates = (self._ws, self._opening)
+        for ws in candidates:
+            sock = getattr(ws, "sock", None)
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
 
     # -- receive thread -------------------------------------------------------------------
 
