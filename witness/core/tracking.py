@@ -1,0 +1,408 @@
+"""Submit a prompt and wait for it: the websocket is the fast hint, ``/history`` the truth.
+
+Two executors:
+
+* ``"websocket"`` (default): the prompt's events are tracked *before* ``POST /prompt`` (the
+  prompt id is made client-side), so nothing is missed. Completion is the ``executing`` event
+  with ``node: null`` (sent after the history entry is written). Progress and previews are
+  forwarded to the caller's callbacks. After a reconnect, or when the socket is silent for a
+  while, the history is checked directly; if the websocket cannot be used at all, the wait
+  continues by polling.
+* ``"http"``: ``GET /history/{prompt_id}`` polled at an adaptive interval (50 ms, growing by
+  half each poll, capped at 1 s).
+
+Either way every wait has a deadline, transient connection failures are tolerated until it
+passes, and a prompt that is in neither the queue nor the history (the server restarted, or
+someone deleted it) raises :class:`~witness.errors.PromptLostError` instead of hanging.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from witness.api_clients.history_client import HistoryClient
+from witness.api_clients.queue_client import QueueClient
+from witness.api_clients.types import CancelResult, HistoryEntry
+from witness.api_clients.websocket_client import PromptEvents
+from witness.api_clients.ws_events import (
+    ExecutingEvent,
+    ExecutionCachedEvent,
+    PreviewEvent,
+    ProgressEvent,
+    ProgressStateEvent,
+    ReconnectedEvent,
+)
+from witness.errors import (
+    PromptLostError,
+    TransportError,
+    WaitTimeoutError,
+    WebSocketError,
+    WitnessError,
+)
+
+__all__ = [
+    "ExecutorKind",
+    "Preview",
+    "ProgressUpdate",
+    "Tracker",
+    "WaitOutcome",
+    "entry_to_json",
+]
+
+logger = logging.getLogger(__name__)
+
+ExecutorKind = Literal["websocket", "http"]
+
+POLL_START = 0.05
+POLL_GROWTH = 1.5
+POLL_MAX = 1.0
+SILENCE_CHECK = 3.0  # seconds without a websocket event before the history is checked
+LOST_CHECK_EVERY = 2.0  # seconds between queue checks while polling
+
+
+@dataclass(frozen=True)
+class ProgressUpdate:
+    """Progress of one prompt, given to ``on_progress``.
+
+    Attributes:
+        prompt_id: The prompt.
+        node_id: The node reporting progress (``None`` before the first node).
+        value: The node's progress value (e.g. the sampler step).
+        max: The node's maximum.
+        overall: Fraction of the prompt done, from 0.0 to 1.0 (nodes finished plus the
+            running nodes' fractions, over the nodes that run; cached nodes don't count).
+        nodes_done: Nodes finished so far.
+        nodes_total: Nodes that run (the prompt's nodes minus cached ones).
+    """
+
+    prompt_id: str
+    node_id: str | None
+    value: float
+    max: float
+    overall: float
+    nodes_done: int
+    nodes_total: int
+
+
+@dataclass(frozen=True)
+class Preview:
+    """A preview image, given to ``on_preview``.
+
+    Attributes:
+        prompt_id: The prompt.
+        node_id: The node that sent it, when known.
+        data: The encoded image bytes.
+        format: ``"image/png"`` or ``"image/jpeg"``.
+    """
+
+    prompt_id: str
+    node_id: str | None
+    data: bytes
+    format: str
+
+
+ProgressCallback = Callable[[ProgressUpdate], None]
+PreviewCallback = Callable[[Preview], None]
+
+
+@dataclass(frozen=True)
+class WaitOutcome:
+    """How a wait ended.
+
+    Attributes:
+        entry: The history entry as the server sent it (``None`` if there is none).
+        status: ``None`` when the entry decides; ``"timeout"`` or ``"interrupted"`` when the
+            wait ended without one (deadline, or cancelled before it ran).
+        reason: A sentence for the result's message when ``status`` is set.
+    """
+
+    entry: dict[str, Any] | None
+    status: Literal["timeout", "interrupted"] | None = None
+    reason: str | None = None
+
+
+def entry_to_json(entry: HistoryEntry) -> dict[str, Any]:
+    """The raw ``/history`` shape of a typed entry (what result assembly reads)."""
+    return {
+        "prompt": [
+            entry.number,
+            entry.prompt_id,
+            entry.prompt,
+            entry.extra_data,
+            list(entry.outputs_to_execute),
+        ],
+        "outputs": entry.outputs,
+        "status": {
+            "status_str": entry.status.status_str,
+            "completed": entry.status.completed,
+            "messages": [[kind, data] for kind, data in entry.status.messages],
+        },
+        "meta": entry.meta,
+    }
+
+
+class _Progress:
+    """Turns a prompt's websocket events into :class:`ProgressUpdate` s."""
+
+    def __init__(self, prompt_id: str, node_count: int, callback: ProgressCallback) -> None:
+        self.prompt_id = prompt_id
+        self.node_count = node_count
+        self.callback = callback
+        self.cached: set[str] = set()
+        self.states: dict[str, tuple[float, float, bool]] = {}
+
+    def handle(self, event: object) -> None:
+        if isinstance(event, ExecutionCachedEvent):
+            self.cached.update(event.nodes)
+            return
+        node: str | None
+        if isinstance(event, ProgressStateEvent):
+            node = None
+            for node_id, state in event.nodes.items():
+                self.states[node_id] = (state.value, state.max, state.state == "finished")
+                if state.state != "finished":
+                    node = node_id
+            value, maximum, _ = self.states.get(node or "", (0.0, 1.0, False))
+        elif isinstance(event, ProgressEvent):
+            node = event.node
+            value, maximum = float(event.value), float(event.max)
+            if node is not None:
+                finished_before = self.states.get(node, (0.0, 1.0, False))[2]
+                self.states[node] = (value, maximum, finished_before)
+        else:
+            return
+        total = max(1, self.node_count - len(self.cached))
+        done = sum(1 for _, _, finished in self.states.values() if finished)
+        running = sum(
+            (v / m if m else 0.0) for v, m, finished in self.states.values() if not finished
+        )
+        overall = min(1.0, (done + running) / total)
+        update = ProgressUpdate(
+            prompt_id=self.prompt_id,
+            node_id=node,
+            value=value,
+            max=maximum,
+            overall=overall,
+            nodes_done=done,
+            nodes_total=total,
+        )
+        _call(self.callback, update, "on_progress")
+
+
+def _call(callback: Callable[[Any], None], value: object, name: str) -> None:
+    try:
+        callback(value)
+    except Exception:
+        logger.exception("%s callback raised; ignored", name)
+
+
+class Tracker:
+    """Waits for prompts (see the module doc). One tracker serves many threads.
+
+    Args:
+        history: For the truth about finished prompts.
+        queue: To tell "still queued or running" from "lost", and to cancel.
+    """
+
+    def __init__(self, history: HistoryClient, queue: QueueClient) -> None:
+        self._history = history
+        self._queue = queue
+        self._cancelled: set[str] = set()
+        self._lock = threading.Lock()
+
+    # -- cancellation ----------------------------------------------------------------------
+
+    def cancel(self, prompt_id: str) -> CancelResult:
+        """Cancel a prompt (dequeue if pending, interrupt if running); waiters see it end
+        with status ``"interrupted"``.
+
+        Returns:
+            The queue client's cancel result.
+        """
+        with self._lock:
+            self._cancelled.add(prompt_id)
+        return self._queue.cancel(prompt_id)
+
+    def _was_cancelled(self, prompt_id: str) -> bool:
+        with self._lock:
+            return prompt_id in self._cancelled
+
+    def forget(self, prompt_id: str) -> None:
+        """Drop bookkeeping for a finished prompt."""
+        with self._lock:
+            self._cancelled.discard(prompt_id)
+
+    # -- waiting ---------------------------------------------------------------------------
+
+    def wait(
+        self,
+        prompt_id: str,
+        *,
+        deadline: float,
+        stream: PromptEvents | None = None,
+        node_count: int = 0,
+        on_progress: ProgressCallback | None = None,
+        on_preview: PreviewCallback | None = None,
+        cancel_on_timeout: bool = False,
+    ) -> WaitOutcome:
+        """Wait until the prompt's history entry exists, or the deadline passes.
+
+        Args:
+            prompt_id: The prompt.
+            deadline: ``time.monotonic()`` value when to give up.
+            stream: The prompt's websocket events (tracked before submitting); ``None`` polls.
+            node_count: Nodes in the prompt (for overall progress).
+            on_progress: Called with progress updates (websocket only).
+            on_preview: Called with preview images (websocket only).
+            cancel_on_timeout: Cancel the prompt on the server when the deadline passes.
+
+        Returns:
+            The outcome: the entry, or a timeout / cancelled-before-start status.
+
+        Raises:
+            PromptLostError: The prompt is in neither the queue nor the history.
+            TransportError: The server stayed unreachable until the deadline.
+        """
+        try:
+            if stream is not None:
+                try:
+                    found = self._wait_events(
+                        prompt_id, stream, deadline, node_count, on_progress, on_preview
+                    )
+                    if found is not None:
+                        return found
+                except WebSocketError as exc:
+                    logger.warning(
+                        "websocket unusable while waiting for %s (%s); polling instead",
+                        prompt_id,
+                        exc,
+                    )
+            return self._poll(prompt_id, deadline)
+        except WaitTimeoutError as exc:
+            if cancel_on_timeout:
+                self._cancel_quietly(prompt_id)
+            return WaitOutcome(entry=None, status="timeout", reason=str(exc))
+
+    def _wait_events(  # noqa: PLR0917 - private helper, called once
+        self,
+        prompt_id: str,
+        stream: PromptEvents,
+        deadline: float,
+        node_count: int,
+        on_progress: ProgressCallback | None,
+        on_preview: PreviewCallback | None,
+    ) -> WaitOutcome | None:
+        progress = _Progress(prompt_id, node_count, on_progress) if on_progress else None
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise WaitTimeoutError(
+                    f"prompt {prompt_id} did not finish before the deadline",
+                    timeout=0.0,
+                    what=prompt_id,
+                )
+            try:
+                event = stream.get(timeout=min(remaining, SILENCE_CHECK))
+            except WaitTimeoutError:
+                # Silence: a long node without progress, or missed events. Ask the truth.
+                found = self._check(prompt_id)
+                if found is not None:
+                    return found
+                continue
+            if event is None or (isinstance(event, ExecutingEvent) and event.finished):
+                return self._final_entry(prompt_id, deadline)
+            if isinstance(event, ReconnectedEvent):
+                logger.info("websocket reconnected while %s ran; checking history", prompt_id)
+                found = self._check(prompt_id)
+                if found is not None:
+                    return found
+                continue
+            if progress is not None:
+                progress.handle(event)
+            if on_preview is not None and isinstance(event, PreviewEvent):
+                preview = Preview(prompt_id, event.node_id, event.image, event.mime_type)
+                _call(on_preview, preview, "on_preview")
+
+    def _final_entry(self, prompt_id: str, deadline: float) -> WaitOutcome:
+        """The completion signal came: read the entry (briefly polling if not visible yet)."""
+        return self._poll(prompt_id, deadline)
+
+    def _poll(self, prompt_id: str, deadline: float) -> WaitOutcome:
+        interval = POLL_START
+        last_lost_check = time.monotonic()
+        unreachable: TransportError | None = None
+        while True:
+            try:
+                entry = self._history.get(prompt_id)
+                unreachable = None
+                if entry is not None:
+                    return WaitOutcome(entry=entry_to_json(entry))
+                now = time.monotonic()
+                if now - last_lost_check >= LOST_CHECK_EVERY:
+                    last_lost_check = now
+                    lost = self._lost_outcome(prompt_id)
+                    if lost is not None:
+                        return lost
+            except TransportError as exc:
+                unreachable = exc
+                logger.debug("server unreachable while waiting for %s: %s", prompt_id, exc)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                if unreachable is not None:
+                    raise unreachable
+                raise WaitTimeoutError(
+                    f"prompt {prompt_id} did not finish before the deadline",
+                    timeout=0.0,
+                    what=prompt_id,
+                )
+            time.sleep(min(interval, remaining))
+            interval = min(interval * POLL_GROWTH, POLL_MAX)
+
+    def _check(self, prompt_id: str) -> WaitOutcome | None:
+        """Look at history (and, if absent, the queue) once; ``None`` means still waiting."""
+        try:
+            entry = self._history.get(prompt_id)
+            if entry is not None:
+                return WaitOutcome(entry=entry_to_json(entry))
+            return self._lost_outcome(prompt_id)
+        except TransportError as exc:
+            logger.debug("server unreachable while checking %s: %s", prompt_id, exc)
+            return None
+
+    def _lost_outcome(self, prompt_id: str) -> WaitOutcome | None:
+        """``None`` while the prompt is queued or running; else the outcome, or raise lost.
+
+        The queue is read *before* the history: the server writes the history entry before
+        it removes a finished prompt from the queue, so this order cannot miss a prompt
+        that finishes in between.
+        """
+        if self._queue.get().find(prompt_id) is not None:
+            return None
+        entry = self._history.get(prompt_id)
+        if entry is not None:
+            return WaitOutcome(entry=entry_to_json(entry))
+        if self._was_cancelled(prompt_id):
+            return WaitOutcome(
+                entry=None, status="interrupted", reason="cancelled before it started running"
+            )
+        raise PromptLostError(
+            f"prompt {prompt_id} is in neither the queue nor the history: the server was "
+            "probably restarted, or the prompt was deleted",
+            prompt_id=prompt_id,
+        )
+
+    def _cancel_quietly(self, prompt_id: str) -> None:
+        try:
+            self.cancel(prompt_id)
+        except WitnessError as exc:
+            logger.warning("could not cancel timed-out prompt %s: %s", prompt_id, exc)
+
+
+def node_count(prompt: Mapping[str, Any]) -> int:
+    """Nodes in an API prompt (for overall progress)."""
+    return len(prompt)
