@@ -481,8 +481,9 @@ class WebSocketClient:
         reconnecting, waits for it instead.
 
         Args:
-            timeout: Seconds for the connection and the handshake; defaults to the settings'
-                ``connect_timeout``.
+            timeout: Seconds for the connection (TCP, TLS, HTTP upgrade); the feature-flag
+                handshake then waits at most as long again (and at most
+                ``handshake_timeout``). Defaults to the settings' ``connect_timeout``.
 
         Raises:
             WebSocketError: The socket could not be opened within ``timeout`` (refused,
@@ -765,7 +766,7 @@ class WebSocketClient:
                 with self._lock:
                     self._opening = None
         try:
-            pending = self._handshake(ws, require_features)
+            pending = self._handshake(ws, require_features, min(timeout, self.handshake_timeout))
         except BaseException:
             _shutdown(ws)
             raise
@@ -780,7 +781,9 @@ class WebSocketClient:
         logger.debug("websocket %s: %s (%r)", self.url, reason, exc)
         return self.error(f"cannot open the websocket: {reason}")
 
-    def _handshake(self, ws: websocket.WebSocket, require_features: bool) -> list[Event]:
+    def _handshake(
+        self, ws: websocket.WebSocket, require_features: bool, wait: float
+    ) -> list[Event]:
         flags = {
             "type": "feature_flags",
             "data": {"supports_preview_metadata": self.preview_metadata},
@@ -788,7 +791,7 @@ class WebSocketClient:
         pending: list[Event] = []
         try:
             ws.send(json.dumps(flags))
-            deadline = time.monotonic() + self.handshake_timeout
+            deadline = time.monotonic() + wait
             while True:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -826,8 +829,7 @@ class WebSocketClient:
             # The server answered the handshake before: silence means this socket is not
             # (or no longer) registered, e.g. the old socket's cleanup removed our id.
             raise self._open_error(
-                f"the server did not answer the feature-flag handshake within "
-                f"{self.handshake_timeout} s",
+                f"the server did not answer the feature-flag handshake within {wait} s",
                 _ConnectionLostError(),
             )
         logger.info("websocket %s: the server did not answer the feature-flag handshake", self.url)
