@@ -20,12 +20,15 @@ stop the prompt. What cannot be reproduced offline is skipped: a node's own
 ``min``/``max``/choice checks for inputs such a function takes, and link type checks when it
 takes ``input_types``).
 
-Two deliberate differences from the 0.3.75 server, both towards catching more real mistakes:
+Deliberate differences from the 0.3.75 server, all towards catching real mistakes:
 
 * V3 combo inputs (``["COMBO", {"options": [...]}]``) are checked against their options, as
   newer ComfyUI versions do; 0.3.75 accepts any value there and the node fails when it runs.
 * The server only reports a cycle as an empty ``prompt_outputs_failed_validation``; here every
   node of the cycle gets a ``dependency_cycle`` problem naming the cycle (as ComfyUI >= 0.20).
+* A link to a missing node in an input the node does not declare passes the server's
+  validation, but its executor follows it and the prompt worker thread dies (no prompt runs
+  until a restart); it is flagged as ``link_to_missing_node``.
 
 Build a :class:`NodeCatalog` once per ``/object_info`` and pass it instead of the raw mapping
 when validating many prompts: per-class input tables are then computed once.
@@ -83,7 +86,6 @@ CUSTOM_VALIDATION: Final[Mapping[str, tuple[str, ...]]] = {
 }
 
 _CONVERTERS: Final[Mapping[str, Any]] = {"INT": int, "FLOAT": float, "STRING": str, "BOOLEAN": bool}
-_LIST_IN_CONFIG_LIMIT: Final = 20  # the server omits combo lists longer than this
 _ANY: Final = "*"
 
 
@@ -92,7 +94,7 @@ _ANY: Final = "*"
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Problem:
     """One thing wrong with a prompt, found before it was sent.
 
@@ -118,12 +120,12 @@ class Problem:
 
     node_id: str | None
     class_type: str | None
-    kind: str
-    message: str
     title: str | None = None
     input_name: str | None = None
+    kind: str
     expected: str | None = None
     given: Any = field(default=None, hash=False)
+    message: str
     suggestions: tuple[str, ...] = ()
     related_nodes: tuple[str, ...] = ()
 
@@ -165,7 +167,7 @@ def format_problems(problems: Sequence[Problem], prompt: Mapping[str, Any] | Non
     head = f"the prompt has {count} problem{'s' if count != 1 else ''}"
     if isinstance(prompt, Mapping):
         head += f" ({len(prompt)} node{'s' if len(prompt) != 1 else ''})"
-    head += "; the server would reject it or drop the outputs they block:"
+    head += ":"
     return "\n".join([head, *(f"  - {p}" for p in problems)])
 
 
@@ -486,7 +488,9 @@ def validate_prompt(
                 f"{type(prompt).__name__}",
             )
         ]
-    return _Validator(prompt, catalog, outputs).run()
+    problems = _Validator(prompt, catalog, outputs).run()
+    logger.debug("validated a prompt of %d nodes: %d problems", len(prompt), len(problems))
+    return problems
 
 
 class _Validator:
