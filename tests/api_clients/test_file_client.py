@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -94,6 +96,41 @@ def test_the_stored_name_can_differ_from_the_one_sent(
     replaced = files.upload_image(png(2, 2, (7, 7, 7, 255)), filename=name, overwrite=True)
     assert replaced.name == name
     assert files.download(replaced.ref) == png(2, 2, (7, 7, 7, 255))
+
+
+def test_odd_file_names_arrive_intact(
+    files: FileClient, uploaded: list[UploadedFile], unique: str
+) -> None:
+    for name in (
+        f'caf\u00e9 "{unique}".png',
+        f"semi;colon {unique}.png",
+        f"percent%20 plus+ {unique}.png",
+    ):
+        stored = files.upload_image(png(1, 1), filename=name)
+        uploaded.append(stored)
+        assert stored.name == name
+        assert files.download(stored.ref) == png(1, 1)
+
+
+def test_large_uploads_and_downloads_use_constant_memory(
+    files: FileClient, uploaded: list[UploadedFile], tmp_path: Path, unique: str
+) -> None:
+    size = 24 * 2**20
+    source = tmp_path / f"w_{unique}.bin"
+    with source.open("wb") as handle:
+        for _ in range(size // 2**20):
+            handle.write(os.urandom(2**20))
+    tracemalloc.start()
+    try:
+        stored = files.upload_image(source)
+        uploaded.append(stored)
+        target = tmp_path / "back.bin"
+        assert files.download_to(stored.ref, target) == size
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * 2**20
+    assert target.read_bytes() == source.read_bytes()
 
 
 def test_download_to_a_path_a_file_object_and_in_chunks(

@@ -6,6 +6,7 @@ import io
 import logging
 import os
 import threading
+import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -417,11 +418,25 @@ class FileClient:
             "overwrite": "true" if overwrite else "false",
         }
         fields.update(extra_fields or {})
+        part_type = content_type or "application/octet-stream"
         with _open_source(source) as stream:
-            files = {"image": (name, stream, content_type or "application/octet-stream")}
+            if size is not None:
+                # Streamed from the source with a known length: constant memory.
+                body = _MultipartBody(
+                    fields,
+                    file_field="image",
+                    filename=name,
+                    content_type=part_type,
+                    stream=stream,
+                    size=size,
+                )
+                kwargs: dict[str, Any] = {"data": body, "headers": body.headers}
+            else:
+                # Length unknown (unseekable stream): requests builds the body in memory.
+                kwargs = {"data": fields, "files": {"image": (name, stream, part_type)}}
             try:
                 data = self._http.request_json(
-                    "POST", path, data=fields, files=files, timeout=timeout, idempotent=False
+                    "POST", path, timeout=timeout, idempotent=False, **kwargs
                 )
             except PayloadTooLargeError as exc:
                 if exc.size is None and size is not None:
@@ -568,6 +583,76 @@ def _source_size(source: UploadSource) -> int | None:
     except (OSError, ValueError, AttributeError):
         return None
     return None
+
+
+def _quote_param(value: str) -> str:
+    """Escape a multipart header parameter as an RFC 7230 quoted-string body (aiohttp
+    unescapes ``\\"`` and ``\\\\``; control characters are percent-encoded like browsers)."""
+    out = []
+    for char in value:
+        if char in '"\\':
+            out.append("\\" + char)
+        elif ord(char) < 0x20 or char == "\x7f":
+            out.append(f"%{ord(char):02X}")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+class _MultipartBody:
+    """A ``multipart/form-data`` body with one file part, read in chunks with a known length.
+
+    ``requests`` would read the whole file into memory to build the body; this streams it
+    from the source instead. ``len()`` gives the Content-Length. Deliberately no ``tell``:
+    ``requests`` would then compute the remaining length as 0 and switch to chunked encoding.
+    """
+
+    def __init__(
+        self,
+        fields: Mapping[str, str],
+        *,
+        file_field: str,
+        filename: str,
+        content_type: str,
+        stream: IO[bytes],
+        size: int,
+    ) -> None:
+        boundary = uuid.uuid4().hex
+        head = b"".join(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{_quote_param(key)}"'
+            f"\r\n\r\n{value}\r\n".encode()
+            for key, value in fields.items()
+        )
+        head += (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{_quote_param(file_field)}"; '
+            f'filename="{_quote_param(filename)}"\r\nContent-Type: {content_type}\r\n\r\n'
+        ).encode()
+        self._head = io.BytesIO(head)
+        self._stream = stream
+        self._left = size
+        self._tail = io.BytesIO(f"\r\n--{boundary}--\r\n".encode())
+        self._length = len(head) + size + len(self._tail.getvalue())
+        self.headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __iter__(self) -> Iterator[bytes]:
+        while chunk := self.read(1 << 16):
+            yield chunk
+
+    def read(self, size: int | None = -1) -> bytes:
+        limit = self._length if size is None or size < 0 else size
+        out = self._head.read(limit)
+        if len(out) < limit and self._left > 0:
+            chunk = self._stream.read(min(limit - len(out), self._left))
+            if not chunk:
+                raise UploadError(f"the upload source ended {self._left} bytes early")
+            self._left -= len(chunk)
+            out += chunk
+        if len(out) < limit and self._left == 0:
+            out += self._tail.read(limit - len(out))
+        return out
 
 
 @contextmanager
