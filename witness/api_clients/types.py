@@ -310,13 +310,14 @@ class CancelResult:
     Attributes:
         prompt_id: The prompt.
         outcome: What happened.
-        via: ``"jobs_api"`` (``POST /api/jobs/{id}/cancel``, atomic on the server) or
-            ``"queue_api"`` (``/queue`` delete or ``/interrupt``).
+        via: ``"jobs_api"`` (``POST /api/jobs/{id}/cancel``, atomic on the server),
+            ``"queue_api"`` (``/queue`` delete or ``/interrupt``) or ``"runninghub"`` (a
+            RunningHub task, ``POST /task/openapi/cancel``; from ``Witness.cancel``).
     """
 
     prompt_id: str
     outcome: CancelOutcome
-    via: Literal["jobs_api", "queue_api"]
+    via: Literal["jobs_api", "queue_api", "runninghub"]
 
     @property
     def cancelled(self) -> bool:

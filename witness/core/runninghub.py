@@ -16,8 +16,13 @@
    URL's extension); ``txt``/``json`` outputs are downloaded (no credentials sent, size
    capped) into ``texts``. FAILED → ``/outputs`` → ``failedReason`` → ``status="failed"``
    with :class:`NodeFailure` filled. Deadline → ``/task/openapi/cancel`` and
-   ``status="timeout"``; ``cancel_event`` or Ctrl-C → cancel and ``status="interrupted"``
-   (Ctrl-C is re-raised after cancelling).
+   ``status="timeout"``; ``cancel_event`` or :meth:`RunningHubExecutor.cancel` from another
+   thread → cancel and ``status="interrupted"``; Ctrl-C or any other exception while waiting
+   (a raising callback, the key expiring) → cancel, then re-raised. A task is cancelled once.
+
+Progress: ``on_progress`` gets :class:`RunningHubProgress`, a
+:class:`~witness.core.tracking.ProgressUpdate` (the type of local runs) carrying RunningHub's
+status string; RunningHub reports no per-node progress, so ``overall`` is 0.0 until success.
 
 Media param values: a local path (``str``/``PathLike``) is uploaded; an ``http(s)`` URL is
 downloaded (credential-free, 30 MB cap) and uploaded; ``bytes`` are uploaded when their type
@@ -49,9 +54,11 @@ from witness.api_clients.runninghub_client import (
     TaskOutput,
     field_value,
 )
+from witness.api_clients.types import CancelOutcome
 from witness.config.settings import RunningHubSettings
 from witness.core import dsl
 from witness.core.results import ExecuteResult, NodeFailure, OutputFile, classify_output_file
+from witness.core.tracking import ProgressUpdate
 from witness.errors import (
     RunningHubError,
     RunningHubResponseError,
@@ -76,22 +83,46 @@ _MAGIC = (
 
 
 @dataclass(frozen=True)
-class RunningHubProgress:
-    """One polling observation, passed to ``on_progress``.
+class RunningHubProgress(ProgressUpdate):
+    """One polling observation, passed to ``on_progress``: a :class:`ProgressUpdate` (the
+    type local runs report) plus what RunningHub said.
+
+    RunningHub reports no per-node progress, only a status string, so ``node_id`` is ``None``,
+    ``overall``/``value`` are ``0.0`` until the task succeeded (then ``1.0``; ``max`` is 1.0),
+    ``nodes_total`` is the workflow's node count and ``nodes_done`` is 0 until success (then
+    ``nodes_total``). ``prompt_id`` is the task id (also as :attr:`task_id`), so another
+    thread may pass it to ``Witness.cancel``. The first update comes right after the task was
+    created (status ``QUEUED`` as a rule), then one after every status poll.
 
     Attributes:
-        task_id: The task.
         status: The status string RunningHub answered (may be unknown or empty).
         elapsed: Seconds since ``execute`` started.
     """
 
-    task_id: str
     status: str
     elapsed: float
+
+    @property
+    def task_id(self) -> str:
+        """The RunningHub task id (the same as ``prompt_id``)."""
+        return self.prompt_id
+
+
+@dataclass
+class _Run:
+    """An ``execute`` waiting for a task: how to stop it, what it saw last, whether the task
+    was already cancelled (so it is cancelled once)."""
+
+    stop: threading.Event
+    status: str
+    cancel_sent: bool = False
 
 
 class RunningHubExecutor:
     """Runs RunningHub workflows with the DSL and returns :class:`ExecuteResult`.
+
+    Thread-safe: several threads may run ``execute`` at once, and another thread may
+    :meth:`cancel` a task one of them waits for.
 
     Args:
         client: The RunningHub client.
@@ -103,6 +134,8 @@ class RunningHubExecutor:
     ) -> None:
         self.client = client
         self.settings = settings if settings is not None else client.settings
+        self._runs: dict[str, _Run] = {}
+        self._lock = threading.Lock()
 
     def execute(
         self,
@@ -114,6 +147,9 @@ class RunningHubExecutor:
         webhook_url: str | None = None,
         instance_type: str | None = None,
         cancel_event: threading.Event | None = None,
+        cancel_on_timeout: bool = True,
+        allow_unknown: bool = False,
+        randomize_seeds: bool = False,
     ) -> ExecuteResult:
         """Run workflow ``workflow_id`` on RunningHub with ``params``.
 
@@ -121,10 +157,18 @@ class RunningHubExecutor:
             workflow_id: The numeric RunningHub workflow id.
             params: DSL parameter name → value (``None`` values count as not given).
             timeout: Overall deadline in seconds; defaults to ``settings.timeout``.
-            on_progress: Called after every status poll.
+            on_progress: Called right after the task was created, then after every status
+                poll, with a :class:`RunningHubProgress` (a ``ProgressUpdate``).
             webhook_url: Passed to RunningHub as ``webhookUrl``.
             instance_type: ``"default"`` or ``"plus"``; defaults to the settings'.
-            cancel_event: Set it (from another thread) to cancel the task.
+            cancel_event: Set it (from another thread) to cancel the task; :meth:`cancel`
+                with the task id does the same.
+            cancel_on_timeout: Cancel the task when the deadline passes (default). When
+                ``False`` the task keeps running (and costing) on RunningHub.
+            allow_unknown: Ignore params the workflow does not declare (else an error).
+            randomize_seeds: Send a random value for every literal ``seed``/``noise_seed``
+                input of the workflow that no supplied param sets (else RunningHub's stored
+                values are used).
 
         Returns:
             ``completed``, ``failed`` (with ``error``), ``timeout`` or ``interrupted``.
@@ -134,7 +178,8 @@ class RunningHubExecutor:
             DSLError, WorkflowFormatError: The fetched workflow's titles are malformed.
             UploadError, RunningHubFileTooLargeError: A media value cannot be uploaded.
             RunningHubCreateUnconfirmedError: The create answer was lost; not resent.
-            RunningHubError: Any other RunningHub error code (e.g. 802 while polling).
+            RunningHubError: Any other RunningHub error code (e.g. 802 while polling; the
+                task is then cancelled, as on any exception or Ctrl-C while waiting).
         """
         started = time.monotonic()
         limit = self.settings.timeout if timeout is None else float(timeout)
@@ -144,36 +189,105 @@ class RunningHubExecutor:
         workflow = self.client.get_workflow_api_format(workflow_id)
         signature = dsl.parse(workflow)
         given = {k: v for k, v in (params or {}).items() if v is not None}
-        prompt = dsl.apply(workflow, signature, given, resolve_media=self._upload_media)
+        prompt = dsl.apply(
+            workflow,
+            signature,
+            given,
+            allow_unknown=allow_unknown,
+            randomize_seeds=randomize_seeds,
+            resolve_media=self._upload_media,
+        )
         node_info = _node_info(signature, given, prompt)
+        if randomize_seeds:
+            node_info += _random_seeds(signature, given, workflow, prompt)
         task = self.client.create_task(
             workflow_id, node_info, webhook_url=webhook_url, instance_type=instance_type
         )
-        logger.info("RunningHub task %s created for workflow %s", task.task_id, workflow_id)
+        task_id = task.task_id
+        logger.info("RunningHub task %s created for workflow %s", task_id, workflow_id)
+        run = _Run(cancel_event if cancel_event is not None else threading.Event(), task.status)
+        with self._lock:
+            self._runs[task_id] = run
         try:
+            if on_progress is not None:
+                on_progress(_progress(task_id, task.status, len(workflow), started))
             outcome = self._wait(
-                task.task_id,
-                task.status,
+                task_id,
+                run,
+                node_count=len(workflow),
                 started=started,
                 deadline=deadline,
                 on_progress=on_progress,
-                cancel_event=cancel_event,
             )
-        except KeyboardInterrupt:
-            self._cancel(task.task_id)
+        except BaseException:
+            # Ctrl-C, a raising callback, an auth error while polling: never leave a paid task
+            # running behind the caller's back.
+            self._cancel(task_id, run)
             raise
-        if isinstance(outcome, str):
-            self._cancel(task.task_id)
-            what = "timed out" if outcome == "timeout" else "was interrupted"
+        finally:
+            with self._lock:
+                self._runs.pop(task_id, None)
+        if isinstance(outcome, TaskOutcome):
+            return self._result(outcome, workflow, signature, started)
+        if outcome == "timeout":
+            if cancel_on_timeout:
+                self._cancel(task_id, run)
             return ExecuteResult(
-                status="timeout" if outcome == "timeout" else "interrupted",
-                prompt_id=task.task_id,
+                status="timeout",
+                prompt_id=task_id,
                 duration=time.monotonic() - started,
-                msg=f"RunningHub task {task.task_id} {what} ({limit:g} s limit); it was cancelled"
-                if outcome == "timeout"
-                else f"RunningHub task {task.task_id} {what}; it was cancelled",
+                msg=f"RunningHub task {task_id} timed out ({limit:g} s limit); "
+                + ("it was cancelled" if cancel_on_timeout else "it may still run on RunningHub"),
             )
-        return self._result(outcome, workflow, signature, started)
+        self._cancel(task_id, run)
+        return ExecuteResult(
+            status="interrupted",
+            prompt_id=task_id,
+            duration=time.monotonic() - started,
+            msg=f"RunningHub task {task_id} was interrupted; it was cancelled",
+        )
+
+    def cancel(self, task_id: str) -> CancelOutcome | None:
+        """Cancel a task that an :meth:`execute` of this executor is waiting for.
+
+        ``POST /task/openapi/cancel`` is sent here (once, even if the waiting thread would
+        cancel too); the waiting ``execute`` then returns status ``"interrupted"``.
+
+        Args:
+            task_id: The task id (``ExecuteResult.prompt_id``, ``RunningHubProgress.task_id``).
+
+        Returns:
+            ``DEQUEUED`` (it was queued), ``INTERRUPTED`` (running), ``FINISHED`` (it had
+            already ended; nothing sent), or ``None`` when no ``execute`` here runs that task
+            (cancel a task of another process with ``client.cancel``).
+
+        Raises:
+            RunningHubError: RunningHub refused the cancel (the ``execute`` keeps waiting).
+        """
+        with self._lock:
+            run = self._runs.get(task_id)
+            if run is None:
+                return None
+            last = run.status
+            if last in {"SUCCESS", "FAILED"}:
+                return CancelOutcome.FINISHED
+            already = run.cancel_sent
+            run.cancel_sent = True
+        if not already:
+            try:
+                self.client.cancel(task_id)
+            except BaseException:
+                with self._lock:
+                    run.cancel_sent = False
+                raise
+            logger.info("RunningHub task %s cancelled", task_id)
+        run.stop.set()
+        return CancelOutcome.DEQUEUED if last == "QUEUED" else CancelOutcome.INTERRUPTED
+
+    def running(self) -> list[str]:
+        """Ids of the tasks this executor's ``execute`` calls are waiting for."""
+        with self._lock:
+            return list(self._runs)
 
     # -- steps -----------------------------------------------------------------------------
 
@@ -210,16 +324,17 @@ class RunningHubExecutor:
     def _wait(
         self,
         task_id: str,
-        status: str,
+        run: _Run,
         *,
+        node_count: int,
         started: float,
         deadline: float,
         on_progress: Callable[[RunningHubProgress], None] | None,
-        cancel_event: threading.Event | None,
     ) -> TaskOutcome | str:
         warned: set[str] = set()
+        status = run.status
         while True:
-            if cancel_event is not None and cancel_event.is_set():
+            if run.stop.is_set():
                 return "interrupted"
             if status in {"SUCCESS", "FAILED"}:
                 outcome = self.client.task_outputs(task_id)
@@ -228,12 +343,8 @@ class RunningHubExecutor:
             if time.monotonic() >= deadline:
                 return "timeout"
             remaining = deadline - time.monotonic()
-            pause = max(0.0, min(self.settings.poll_interval, remaining))
-            if cancel_event is not None:
-                if cancel_event.wait(pause):
-                    return "interrupted"
-            else:
-                time.sleep(pause)
+            if run.stop.wait(max(0.0, min(self.settings.poll_interval, remaining))):
+                return "interrupted"
             if time.monotonic() >= deadline:
                 return "timeout"
             try:
@@ -248,15 +359,22 @@ class RunningHubExecutor:
                 )
                 status = ""
                 continue
+            with self._lock:
+                run.status = status
             if status not in TASK_STATUSES and status not in warned:
                 warned.add(status)
                 logger.warning(
                     "RunningHub task %s: undocumented status %r; polling on", task_id, status
                 )
             if on_progress is not None:
-                on_progress(RunningHubProgress(task_id, status, time.monotonic() - started))
+                on_progress(_progress(task_id, status, node_count, started))
 
-    def _cancel(self, task_id: str) -> None:
+    def _cancel(self, task_id: str, run: _Run) -> None:
+        """Cancel the task unless that was done already (by :meth:`cancel`)."""
+        with self._lock:
+            if run.cancel_sent:
+                return
+            run.cancel_sent = True
         try:
             self.client.cancel(task_id)
             logger.info("RunningHub task %s cancelled", task_id)
@@ -323,12 +441,55 @@ def _bucket(result: ExecuteResult, item: OutputFile, variables: list[str], out: 
         by_var.setdefault(var, []).append(item.url)
 
 
+def _progress(task_id: str, status: str, node_count: int, started: float) -> RunningHubProgress:
+    done = status == "SUCCESS"
+    return RunningHubProgress(
+        prompt_id=task_id,
+        node_id=None,
+        value=1.0 if done else 0.0,
+        max=1.0,
+        overall=1.0 if done else 0.0,
+        nodes_done=node_count if done else 0,
+        nodes_total=node_count,
+        status=status,
+        elapsed=time.monotonic() - started,
+    )
+
+
+def _random_seeds(
+    signature: dsl.Signature,
+    given: Mapping[str, Any],
+    workflow: Mapping[str, Any],
+    prompt: Mapping[str, Any],
+) -> list[NodeInfo]:
+    """nodeInfoList items for the seeds :func:`dsl.apply` randomised (those it changed and no
+    supplied param targets)."""
+    supplied = {
+        (target.node_id, target.field)
+        for name in given
+        if name in signature.params
+        for target in signature.params[name].targets
+    }
+    items: list[NodeInfo] = []
+    for node_id, node in prompt.items():
+        inputs = node.get("inputs") if isinstance(node, Mapping) else None
+        if not isinstance(inputs, Mapping):
+            continue
+        before = workflow[node_id].get("inputs", {})
+        for name in sorted(dsl.SEED_INPUTS & inputs.keys()):
+            if (node_id, name) not in supplied and inputs[name] != before.get(name):
+                items.append(NodeInfo(node_id, name, field_value(inputs[name])))
+    return items
+
+
 def _node_info(
     signature: dsl.Signature, given: Mapping[str, Any], prompt: Mapping[str, Any]
 ) -> list[NodeInfo]:
     """One item per target of each supplied param, with the value dsl.apply wrote."""
     items: list[NodeInfo] = []
     for name in given:
+        if name not in signature.params:
+            continue  # an unknown name let through by allow_unknown
         for target in signature.params[name].targets:
             value = prompt[target.node_id]["inputs"][target.field]
             if isinstance(value, Mapping) and set(value) == {"__value__"}:
