@@ -66,6 +66,7 @@ from witness.errors import (
 from witness.utils.http_client import HttpClient
 
 if TYPE_CHECKING:
+    from witness.api_clients.runninghub_client import RunningHubClient
     from witness.core.runninghub import RunningHubExecutor
 
 __all__ = ["PromptHandle", "Witness"]
@@ -218,6 +219,7 @@ class Witness:
         users: ``UserClient``.
         internal: ``InternalClient`` (frontend routes, unstable).
         ws: ``WebSocketClient`` (connected on first use).
+        runninghub: ``RunningHubClient`` (built on first use; ``account_status()``...).
         tracker: Waits for prompts.
 
     Example:
@@ -254,6 +256,7 @@ class Witness:
         self._runninghub_key = runninghub_api_key
         self._runninghub_settings = runninghub_settings
         self._runninghub: RunningHubExecutor | None = None
+        self._runninghub_lock = threading.Lock()
         self.http = HttpClient(self.settings)
         self.prompt = PromptClient(self.http)
         self.history = HistoryClient(self.http)
@@ -286,6 +289,19 @@ class Witness:
             if self._ws is None or self._ws.closed:
                 self._ws = WebSocketClient(self.http, client_id=self.client_id)
             return self._ws
+
+    @property
+    def runninghub(self) -> RunningHubClient:
+        """The RunningHub client, built on first use from ``runninghub_settings``, else
+        ``runninghub_api_key`` and the ``RUNNINGHUB_*`` environment variables.
+
+        Example: ``kit.runninghub.account_status().remain_coins``.
+
+        Raises:
+            ConfigError: No RunningHub key anywhere (the message names ``RUNNINGHUB_API_KEY``),
+                or a ``RUNNINGHUB_*`` variable holds an invalid value (it is named).
+        """
+        return self._runninghub_executor().client
 
     def close(self) -> None:
         """Close the websocket (joining its thread) and the HTTP session. Safe to call twice."""
@@ -351,6 +367,12 @@ class Witness:
         uploaded). Returns every problem found (empty when the server would accept it).
         """
         loaded = self.load(workflow)
+        if loaded.runninghub_id is not None:
+            raise InvalidArgumentError(
+                "workflow",
+                "validate() checks against the local server's nodes; a RunningHub workflow is "
+                "validated by RunningHub when the task is created",
+            )
         signature = dsl.parse(loaded.workflow)
         prompt = dsl.apply(loaded.workflow, signature, params, allow_unknown=False)
         return self._problems(prompt)
@@ -391,8 +413,20 @@ class Witness:
         validate: bool | None = None,
         cancel_on_timeout: bool = True,
         extra_data: Mapping[str, Any] | None = None,
+        webhook_url: str | None = None,
+        instance_type: str | None = None,
     ) -> ExecuteResult:
         """Run a workflow with params and wait for its result.
+
+        A numeric workflow id (or a RunningHub stub file) runs on RunningHub instead of the
+        local server, with the same DSL and the same :class:`ExecuteResult`: media params are
+        uploaded to RunningHub, only the supplied params are sent, ``prompt_id`` is the task
+        id, ``by_var`` is keyed by ``$output`` name. ``timeout`` defaults to the RunningHub
+        settings' (``RUNNINGHUB_TIMEOUT``); ``on_progress`` gets
+        :class:`~witness.core.runninghub.RunningHubProgress` (a ``ProgressUpdate`` with
+        RunningHub's status; no per-node progress); ``on_preview``, ``executor`` and
+        ``validate`` do not apply (RunningHub validates at create); :meth:`cancel` with the
+        task id interrupts it from another thread.
 
         Args:
             workflow: Path, URL, dict, JSON text, bytes, or a numeric RunningHub id. API or
@@ -408,16 +442,42 @@ class Witness:
                 random value (explicit values are never replaced).
             validate: Check against ``/object_info`` before submitting (default: on).
             cancel_on_timeout: Cancel the prompt on the server when the deadline passes.
-            extra_data: Extra ``extra_data`` for ``POST /prompt`` (e.g. ``extra_pnginfo``).
+            extra_data: Extra ``extra_data`` for ``POST /prompt`` (e.g. ``extra_pnginfo``);
+                local runs only.
+            webhook_url: RunningHub only: sent as ``webhookUrl`` (RunningHub POSTs the
+                outcome there when the task ends).
+            instance_type: RunningHub only: ``"default"`` or ``"plus"`` (48 GB); defaults to
+                ``RUNNINGHUB_INSTANCE_TYPE``.
 
         Returns:
             The result (see the module doc for which problems raise and which return).
+
+        Raises:
+            InvalidArgumentError: A RunningHub-only argument for a local run, or
+                ``extra_data`` for a RunningHub run (never silently dropped).
+            ConfigError: A RunningHub id without a RunningHub key.
+            RunningHubError: RunningHub refused the task (see the RunningHub client).
         """
         started = time.monotonic()
         limit = self.default_timeout if timeout is None else _positive("timeout", timeout)
         loaded = self.load(workflow)
         if loaded.runninghub_id is not None:
-            return self._runninghub_executor().execute(loaded.runninghub_id, params, timeout=limit)
+            if extra_data is not None:
+                raise InvalidArgumentError("extra_data", "applies to local runs, not RunningHub")
+            return self._runninghub_executor().execute(
+                loaded.runninghub_id,
+                params,
+                timeout=timeout,
+                on_progress=on_progress,
+                webhook_url=webhook_url,
+                instance_type=instance_type,
+                cancel_on_timeout=cancel_on_timeout,
+                allow_unknown=allow_unknown,
+                randomize_seeds=randomize_seeds,
+            )
+        for name, value in (("webhook_url", webhook_url), ("instance_type", instance_type)):
+            if value is not None:
+                raise InvalidArgumentError(name, "applies to RunningHub workflow ids only")
         handle = self._submit(
             loaded.workflow,
             params,
@@ -501,7 +561,18 @@ class Witness:
 
     def cancel(self, prompt_id: str) -> CancelResult:
         """Cancel a prompt (dequeue if pending, interrupt if running); a thread waiting on it
-        gets status ``"interrupted"``."""
+        gets status ``"interrupted"``.
+
+        A RunningHub task that an :meth:`execute` of this Witness is waiting for (its id is
+        ``on_progress``'s ``prompt_id``) is cancelled on RunningHub (``via="runninghub"``).
+        Any other id is a prompt of the local server; cancel a RunningHub task of another
+        process with ``kit.runninghub.cancel(task_id)``.
+        """
+        executor = self._runninghub
+        if executor is not None:
+            outcome = executor.cancel(prompt_id)
+            if outcome is not None:
+                return CancelResult(prompt_id, outcome, "runninghub")
         return self.tracker.cancel(prompt_id)
 
     # -- internals -----------------------------------------------------------------------
@@ -598,8 +669,12 @@ class Witness:
         return self.files.download_to(ref, destination)
 
     def _runninghub_executor(self) -> RunningHubExecutor:
-        if self._runninghub is None:
-            from witness.api_clients.runninghub_client import RunningHubClient  # noqa: PLC0415
+        with self._runninghub_lock:
+            if self._runninghub is not None:
+                return self._runninghub
+            from witness.api_clients.runninghub_client import (  # noqa: PLC0415
+                RunningHubClient,
+            )
             from witness.core.runninghub import RunningHubExecutor  # noqa: PLC0415
 
             settings = self._runninghub_settings
@@ -609,14 +684,17 @@ class Witness:
                         self._dotenv_path, api_key=self._runninghub_key
                     )
                 except ConfigError as exc:
+                    if exc.name != "RUNNINGHUB_API_KEY" or exc.value is not None:
+                        raise  # an invalid RUNNINGHUB_* value: its own message names it
                     raise ConfigError(
-                        "runninghub_api_key",
-                        "<missing>",
-                        "a numeric workflow id runs on RunningHub, which is not configured: pass "
-                        "runninghub_api_key= or set RUNNINGHUB_API_KEY",
+                        "RUNNINGHUB_API_KEY",
+                        None,
+                        "RunningHub is not configured (numeric workflow ids run there): pass "
+                        "Witness(runninghub_api_key=...) or runninghub_settings=, or set the "
+                        "RUNNINGHUB_API_KEY environment variable",
                     ) from exc
             self._runninghub = RunningHubExecutor(RunningHubClient(settings))
-        return self._runninghub
+            return self._runninghub
 
 
 def _positive(name: str, value: float) -> float:
