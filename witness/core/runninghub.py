@@ -228,7 +228,11 @@ class RunningHubExecutor:
             with self._lock:
                 self._runs.pop(task_id, None)
         if isinstance(outcome, TaskOutcome):
-            return self._result(outcome, workflow, signature, started)
+            with self._lock:
+                cancelled = run.cancel_sent
+            if not (cancelled and outcome.status == "FAILED"):
+                return self._result(outcome, workflow, signature, started)
+            outcome = "interrupted"  # failed because cancel() (another thread) cancelled it
         if outcome == "timeout":
             if cancel_on_timeout:
                 self._cancel(task_id, run)
