@@ -8,7 +8,7 @@ Two executors:
   forwarded to the caller's callbacks. After a reconnect, or when the socket is silent for a
   while, the history is checked directly; if the websocket cannot be used at all, the wait
   continues by polling.
-* ``"http"``: ``GET /history/{prompt_id}`` polled at an adaptive interval (50 ms, growing by
+* ``"http"``: ``GET /history/{prompt_id}`` polled at an adaptive interval (10 ms, growing by
   half each poll, capped at 1 s).
 
 Either way every wait has a deadline, transient connection failures are tolerated until it
@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -58,11 +59,16 @@ logger = logging.getLogger(__name__)
 
 ExecutorKind = Literal["websocket", "http"]
 
-POLL_START = 0.05
+POLL_START = 0.01  # short prompts finish in ~10 ms; the interval grows fast
 POLL_GROWTH = 1.5
 POLL_MAX = 1.0
 SILENCE_CHECK = 3.0  # seconds without a websocket event before the history is checked
 LOST_CHECK_EVERY = 2.0  # seconds between queue checks while polling
+EVENT_SLICE = 0.25  # longest single websocket wait, so that a cancel is noticed promptly
+CANCELLED_MEMORY = 4096  # cancelled prompt ids remembered (oldest forgotten first)
+
+_REQUESTED = 1  # a cancel was asked for (the server may not have done it yet)
+_DONE = 2  # the server answered the cancel
 
 
 @dataclass(frozen=True)
@@ -76,8 +82,11 @@ class ProgressUpdate:
         max: The node's maximum.
         overall: Fraction of the prompt done, from 0.0 to 1.0 (nodes finished plus the
             running nodes' fractions, over the nodes that run; cached nodes don't count).
-        nodes_done: Nodes finished so far.
+        nodes_done: Nodes finished so far (cached ones not counted).
         nodes_total: Nodes that run (the prompt's nodes minus cached ones).
+
+    When a prompt completes, a last update with ``overall == 1.0`` is always given (also
+    when every node was cached and the server sent no progress at all).
     """
 
     prompt_id: str
@@ -155,6 +164,7 @@ class _Progress:
         self.callback = callback
         self.cached: set[str] = set()
         self.states: dict[str, tuple[float, float, bool]] = {}
+        self.last: ProgressUpdate | None = None
 
     def handle(self, event: object) -> None:
         if isinstance(event, ExecutionCachedEvent):
@@ -176,12 +186,28 @@ class _Progress:
                 self.states[node] = (value, maximum, finished_before)
         else:
             return
-        total = max(1, self.node_count - len(self.cached))
-        done = sum(1 for _, _, finished in self.states.values() if finished)
-        running = sum(
-            (v / m if m else 0.0) for v, m, finished in self.states.values() if not finished
-        )
+        total = self._total()
+        ran = [s for n, s in self.states.items() if n not in self.cached]
+        done = min(total, sum(1 for _, _, finished in ran if finished))
+        running = sum((v / m if m else 0.0) for v, m, finished in ran if not finished)
         overall = min(1.0, (done + running) / total)
+        if self.last is not None:
+            overall = max(overall, self.last.overall)  # never goes backwards
+        self._emit(node, value, maximum, overall, done, total)
+
+    def finish(self) -> None:
+        """The prompt completed: make sure the caller saw ``overall == 1.0``."""
+        if self.last is not None and self.last.overall >= 1.0:
+            return
+        total = self._total()
+        self._emit(None, 1.0, 1.0, 1.0, total, total)
+
+    def _total(self) -> int:
+        return max(1, self.node_count - len(self.cached))
+
+    def _emit(  # noqa: PLR0917 - private helper
+        self, node: str | None, value: float, maximum: float, overall: float, done: int, total: int
+    ) -> None:
         update = ProgressUpdate(
             prompt_id=self.prompt_id,
             node_id=node,
@@ -191,7 +217,16 @@ class _Progress:
             nodes_done=done,
             nodes_total=total,
         )
+        self.last = update
         _call(self.callback, update, "on_progress")
+
+
+def _succeeded(outcome: WaitOutcome) -> bool:
+    entry = outcome.entry
+    if outcome.status is not None or entry is None:
+        return False
+    status = entry.get("status")
+    return isinstance(status, Mapping) and status.get("status_str") == "success"
 
 
 def _call(callback: Callable[[Any], None], value: object, name: str) -> None:
@@ -212,30 +247,53 @@ class Tracker:
     def __init__(self, history: HistoryClient, queue: QueueClient) -> None:
         self._history = history
         self._queue = queue
-        self._cancelled: set[str] = set()
-        self._lock = threading.Lock()
+        # prompt id -> _REQUESTED / _DONE; bounded (the oldest are forgotten first)
+        self._cancelled: OrderedDict[str, int] = OrderedDict()
+        self._changed = threading.Condition(threading.Lock())
 
     # -- cancellation ----------------------------------------------------------------------
 
     def cancel(self, prompt_id: str) -> CancelResult:
         """Cancel a prompt (dequeue if pending, interrupt if running); waiters see it end
-        with status ``"interrupted"``.
+        with status ``"interrupted"`` (a waiter on a dequeued prompt is woken at once).
 
         Returns:
             The queue client's cancel result.
         """
-        with self._lock:
-            self._cancelled.add(prompt_id)
-        return self._queue.cancel(prompt_id)
+        self._mark_cancelled(prompt_id, _REQUESTED)
+        try:
+            return self._queue.cancel(prompt_id)
+        finally:
+            # Also after a failure: the prompt may have been dequeued before the error.
+            self._mark_cancelled(prompt_id, _DONE)
+
+    def _mark_cancelled(self, prompt_id: str, state: int) -> None:
+        with self._changed:
+            self._cancelled[prompt_id] = max(state, self._cancelled.get(prompt_id, 0))
+            self._cancelled.move_to_end(prompt_id)
+            while len(self._cancelled) > CANCELLED_MEMORY:
+                self._cancelled.popitem(last=False)
+            self._changed.notify_all()
+
+    def _cancel_state(self, prompt_id: str) -> int:
+        with self._changed:
+            return self._cancelled.get(prompt_id, 0)
 
     def _was_cancelled(self, prompt_id: str) -> bool:
-        with self._lock:
-            return prompt_id in self._cancelled
+        return self._cancel_state(prompt_id) > 0
+
+    def _sleep(self, prompt_id: str, seconds: float, *, cancel_seen: bool) -> None:
+        """Sleep; unless ``cancel_seen``, wake early when a cancel of this prompt completes."""
+        with self._changed:
+            if cancel_seen:
+                self._changed.wait(seconds)  # other prompts' cancels may wake it: harmless
+                return
+            self._changed.wait_for(lambda: self._cancelled.get(prompt_id) == _DONE, seconds)
 
     def forget(self, prompt_id: str) -> None:
         """Drop bookkeeping for a finished prompt."""
-        with self._lock:
-            self._cancelled.discard(prompt_id)
+        with self._changed:
+            self._cancelled.pop(prompt_id, None)
 
     # -- waiting ---------------------------------------------------------------------------
 
@@ -257,7 +315,8 @@ class Tracker:
             deadline: ``time.monotonic()`` value when to give up.
             stream: The prompt's websocket events (tracked before submitting); ``None`` polls.
             node_count: Nodes in the prompt (for overall progress).
-            on_progress: Called with progress updates (websocket only).
+            on_progress: Called with progress updates (from websocket events; when polling,
+                only the final ``overall == 1.0`` update of a completed prompt).
             on_preview: Called with preview images (websocket only).
             cancel_on_timeout: Cancel the prompt on the server when the deadline passes.
 
@@ -268,52 +327,64 @@ class Tracker:
             PromptLostError: The prompt is in neither the queue nor the history.
             TransportError: The server stayed unreachable until the deadline.
         """
+        progress = _Progress(prompt_id, node_count, on_progress) if on_progress else None
         try:
+            outcome: WaitOutcome | None = None
             if stream is not None:
                 try:
-                    found = self._wait_events(
-                        prompt_id, stream, deadline, node_count, on_progress, on_preview
-                    )
-                    if found is not None:
-                        return found
+                    outcome = self._wait_events(prompt_id, stream, deadline, progress, on_preview)
                 except WebSocketError as exc:
                     logger.warning(
                         "websocket unusable while waiting for %s (%s); polling instead",
                         prompt_id,
                         exc,
                     )
-            return self._poll(prompt_id, deadline)
+            if outcome is None:
+                outcome = self._poll(prompt_id, deadline)
         except WaitTimeoutError as exc:
             if cancel_on_timeout:
                 self._cancel_quietly(prompt_id)
             return WaitOutcome(entry=None, status="timeout", reason=str(exc))
+        if progress is not None and _succeeded(outcome):
+            progress.finish()
+        return outcome
 
-    def _wait_events(  # noqa: PLR0917 - private helper, called once
+    def _wait_events(
         self,
         prompt_id: str,
         stream: PromptEvents,
         deadline: float,
-        node_count: int,
-        on_progress: ProgressCallback | None,
+        progress: _Progress | None,
         on_preview: PreviewCallback | None,
     ) -> WaitOutcome | None:
-        progress = _Progress(prompt_id, node_count, on_progress) if on_progress else None
+        last_event = time.monotonic()
+        seen_cancel = False
         while True:
-            remaining = deadline - time.monotonic()
+            now = time.monotonic()
+            remaining = deadline - now
             if remaining <= 0:
                 raise WaitTimeoutError(
                     f"prompt {prompt_id} did not finish before the deadline",
                     timeout=0.0,
                     what=prompt_id,
                 )
-            try:
-                event = stream.get(timeout=min(remaining, SILENCE_CHECK))
-            except WaitTimeoutError:
-                # Silence: a long node without progress, or missed events. Ask the truth.
+            if not seen_cancel and self._cancel_state(prompt_id) == _DONE:
+                # Cancelled: a dequeued prompt sends no event at all, so look now.
+                seen_cancel = True
                 found = self._check(prompt_id)
                 if found is not None:
                     return found
+            try:
+                event = stream.get(timeout=min(remaining, EVENT_SLICE))
+            except WaitTimeoutError:
+                if time.monotonic() - last_event >= SILENCE_CHECK:
+                    # Silence: a long node without progress, or missed events. Ask the truth.
+                    last_event = time.monotonic()
+                    found = self._check(prompt_id)
+                    if found is not None:
+                        return found
                 continue
+            last_event = time.monotonic()
             if event is None or (isinstance(event, ExecutingEvent) and event.finished):
                 return self._final_entry(prompt_id, deadline)
             if isinstance(event, ReconnectedEvent):
@@ -335,6 +406,7 @@ class Tracker:
     def _poll(self, prompt_id: str, deadline: float) -> WaitOutcome:
         interval = POLL_START
         last_lost_check = time.monotonic()
+        seen_cancel = False
         unreachable: TransportError | None = None
         while True:
             try:
@@ -343,7 +415,9 @@ class Tracker:
                 if entry is not None:
                     return WaitOutcome(entry=entry_to_json(entry))
                 now = time.monotonic()
-                if now - last_lost_check >= LOST_CHECK_EVERY:
+                cancel_done = not seen_cancel and self._cancel_state(prompt_id) == _DONE
+                if cancel_done or now - last_lost_check >= LOST_CHECK_EVERY:
+                    seen_cancel = seen_cancel or cancel_done
                     last_lost_check = now
                     lost = self._lost_outcome(prompt_id)
                     if lost is not None:
@@ -360,7 +434,7 @@ class Tracker:
                     timeout=0.0,
                     what=prompt_id,
                 )
-            time.sleep(min(interval, remaining))
+            self._sleep(prompt_id, min(interval, remaining), cancel_seen=seen_cancel)
             interval = min(interval * POLL_GROWTH, POLL_MAX)
 
     def _check(self, prompt_id: str) -> WaitOutcome | None:

@@ -15,10 +15,13 @@ The rule for a media (``~``) parameter's value, in this order:
    * ``http://`` or ``https://`` → downloaded (no ComfyUI credentials are sent to that host;
      size-limited, with a timeout) and uploaded;
    * the path of an existing local file → uploaded;
+   * an absolute path, or one starting with ``~``, ``./`` or ``../``, that does not exist →
+     :class:`~witness.errors.UploadError` (it names a local file, never a server file);
    * otherwise the name of a file already on the server, in the target's folder (``input``,
-     or ``output`` for ``LoadImageOutput``), e.g. ``"example.png"`` or ``"sub/x.png"``. It is
-     checked with ``HEAD /view``: a name that is neither a local file nor on the server is an
-     :class:`~witness.errors.UploadError` — never a silently different input.
+     or ``output`` for ``LoadImageOutput``), e.g. ``"example.png"`` or ``"sub/x.png"``; an
+     annotated name (``"x.png [output]"``, as the UI writes it) names that folder instead. It
+     is checked with ``HEAD /view``: a name that is neither a local file nor on the server is
+     an :class:`~witness.errors.UploadError` — never a silently different input.
 
 Every media kind (image, mask, video, audio) is uploaded with ``POST /upload/image`` (the only
 upload route the server has for them; it accepts any file type), into the folder the node
@@ -31,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,6 +94,10 @@ _MAGIC: tuple[tuple[bytes, int, str], ...] = (
 )
 
 
+_ANNOTATED = re.compile(r"^(?P<name>.+?) \[(?P<type>input|output|temp)\]$")
+_LOCAL_PREFIXES = ("~", "./", "../", ".\\", "..\\")
+
+
 def sniff_extension(data: bytes, default: str = ".bin") -> str:
     """Guess a file extension from the first bytes of a file."""
     for magic, offset, ext in _MAGIC:
@@ -103,7 +111,8 @@ def sniff_extension(data: bytes, default: str = ".bin") -> str:
 class MediaResolver:
     """Turns media parameter values into server-side names (see the module doc for the rule).
 
-    One resolver serves one ``execute()`` call; identical values are uploaded once.
+    One resolver serves one ``execute()`` call; a value given to several parameters is
+    uploaded once (a file object is read once).
 
     Args:
         files: The file client used for uploads and existence checks.
@@ -122,12 +131,16 @@ class MediaResolver:
         self._max_download_bytes = max_download_bytes
         self._download_timeout = download_timeout
         self.uploaded: list[UploadedFile] = []
+        self._done: dict[tuple[str, Any], str] = {}
 
     def __call__(self, param: Param, target: ParamTarget, value: Any) -> str:
         """Resolve ``value`` for one target of a media param; returns the name to write."""
         folder = target.media_folder or "input"
+        key = (folder, _cache_key(value))
+        if key in self._done:
+            return self._done[key]
         try:
-            return self._resolve(param.name, folder, value)
+            name = self._resolve(param.name, folder, value)
         except UploadError:
             raise
         except WitnessError as exc:
@@ -136,12 +149,14 @@ class MediaResolver:
                 f"{target.field}): {exc}",
                 param=param.name,
             ) from exc
+        self._done[key] = name
+        return name
 
     # -- the rule ---------------------------------------------------------------------------
 
     def _resolve(self, name: str, folder: str, value: Any) -> str:
         if isinstance(value, ServerFile):
-            return self._existing(name, value.name, value.type, explicit=True)
+            return self._existing(name, value.name, value.type, folder, explicit=True)
         if isinstance(value, MaskUpload):
             return self._mask(name, folder, value)
         if isinstance(value, os.PathLike):
@@ -167,19 +182,32 @@ class MediaResolver:
             local = Path(text).expanduser()
             if local.is_file():
                 return self._upload(name, folder, local, local.name)
-            return self._existing(name, text, folder, explicit=False)
+            if local.is_absolute() or text.startswith(_LOCAL_PREFIXES) or local.is_dir():
+                raise UploadError(
+                    f"media param {name!r}: local file {text!r} does not exist", param=name
+                )
+            annotated = _ANNOTATED.match(text)
+            if annotated:
+                return self._existing(
+                    name, annotated["name"], annotated["type"], folder, explicit=False
+                )
+            return self._existing(name, text, folder, folder, explicit=False)
         raise UploadError(
             f"media param {name!r}: cannot upload a value of type {type(value).__name__} "
             "(give a path, URL, bytes, a binary file object, ServerFile or MaskUpload)",
             param=name,
         )
 
-    def _existing(self, name: str, server_name: str, folder: str, *, explicit: bool) -> str:
+    def _existing(
+        self, name: str, server_name: str, folder: str, target_folder: str, *, explicit: bool
+    ) -> str:
+        """``server_name`` in the server's ``folder``; the value a node reading from
+        ``target_folder`` needs (annotated ``"x.png [output]"`` unless both are ``input``)."""
         subfolder, _, filename = server_name.replace("\\", "/").rpartition("/")
         ref = FileRef(filename, subfolder, folder)
         if self._files.exists(ref):
             logger.debug("media param %r uses %s already on the server", name, ref)
-            return ref.path if folder == "input" else ref.annotated
+            return ref.path if folder == target_folder == "input" else ref.annotated
         if explicit:
             raise UploadError(
                 f"media param {name!r}: {server_name!r} is not in the server's {folder} folder",
@@ -230,6 +258,20 @@ class MediaResolver:
         self.uploaded.append(stored)
         logger.debug("media param %r uploaded as %s", name, stored)
         return stored.input_value
+
+
+def _cache_key(value: Any) -> Any:
+    """Equal values share an upload; unhashable ones (and file objects, which can be read
+    only once) are keyed by identity."""
+    if hasattr(value, "read") and not isinstance(value, str | bytes):
+        return ("id", id(value))
+    if isinstance(value, bytearray | memoryview):
+        return ("bytes", bytes(value))
+    try:
+        hash(value)
+    except TypeError:
+        return ("id", id(value))
+    return (type(value).__name__, value)
 
 
 def _hash_name(data: bytes) -> str:

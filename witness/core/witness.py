@@ -60,6 +60,7 @@ from witness.core.validate import NodeCatalog, Problem, raise_for_problems, vali
 from witness.errors import (
     ConfigError,
     InvalidArgumentError,
+    PromptLostError,
     WebSocketError,
     WitnessError,
 )
@@ -165,18 +166,28 @@ class PromptHandle:
                     on_preview=on_preview,
                     cancel_on_timeout=cancel_on_timeout,
                 )
-            finally:
-                if self._stream is not None and self._stream.finished:
-                    self._stream.close()
+            except PromptLostError:
+                self.release()
+                raise
             result = self._kit._assemble(
                 self.prompt_id, outcome, self.signature, self.prompt, self._started
             )
             if result.status != "timeout":
-                if self._stream is not None:
-                    self._stream.close()
+                self.release()
                 self._kit.tracker.forget(self.prompt_id)
+            elif cancel_on_timeout:
+                # Cancelled: a dequeued prompt never sends its completion event, so the
+                # stream would stay registered forever; a later wait() polls instead.
+                self.release()
             self._result = result
             return result
+
+    def release(self) -> None:
+        """Stop buffering the prompt's websocket events (a later :meth:`wait` polls the
+        history instead). Called automatically once the prompt has finished."""
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            stream.close()
 
     def cancel(self) -> CancelResult:
         """Cancel the prompt: dequeue it if pending, interrupt it if running.
@@ -489,11 +500,14 @@ class Witness:
             validate=validate,
             extra_data=extra_data,
         )
-        return handle.wait(
-            on_progress=on_progress,
-            on_preview=on_preview,
-            cancel_on_timeout=cancel_on_timeout,
-        )
+        try:
+            return handle.wait(
+                on_progress=on_progress,
+                on_preview=on_preview,
+                cancel_on_timeout=cancel_on_timeout,
+            )
+        finally:
+            handle.release()  # nobody else can wait on this handle
 
     def execute_json(
         self, workflow: Mapping[str, Any], params: Mapping[str, Any] | None = None, **kwargs: Any
