@@ -557,3 +557,21 @@ def test_execute_refuses_what_validate_flags(shared_kit: Witness) -> None:
     }  # fmt: skip
     assert list(caught.value.problems) == shared_kit.validate(prompt)
     assert "2 problems" in str(caught.value)
+
+
+def test_a_node_class_missing_from_a_stale_cache_is_refetched(
+    kit: Kit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A snapshot from before the server (restarted) had ImageInvert.
+    stale = {k: v for k, v in kit.witness.system.object_info().items() if k != "ImageInvert"}
+    monkeypatch.setattr(kit.witness.system, "object_info", lambda *a, **k: stale)
+    kit.witness.object_info(refresh=True)
+    prompt = {"1": side.empty_image(), "2": side.node("ImageInvert", image=["1", 0]),
+              "3": side.preview(["2", 0])}  # fmt: skip
+    assert kit.witness.validate(prompt) == []
+    assert "ImageInvert" in kit.witness.object_info()
+    kit.witness.object_info(refresh=True)  # stale again
+    assert kit.witness.validate(basic_ui(), {"width": 8}) == []  # the UI conversion refetches
+    # A class the server really lacks is still refused.
+    (problem,) = kit.witness.validate({**prompt, "2": side.node("ImageInvertX", image=["1", 0])})
+    assert (problem.node_id, problem.kind) == ("2", "missing_node_type")

@@ -29,7 +29,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -61,6 +61,7 @@ from witness.errors import (
     ConfigError,
     InvalidArgumentError,
     PromptLostError,
+    UIConversionError,
     WebSocketError,
     WitnessError,
 )
@@ -75,6 +76,8 @@ __all__ = ["PromptHandle", "Witness"]
 logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 600.0
+# Problems that a stale /object_info cache can cause; their classes are refetched first.
+_STALE_KINDS = frozenset({"value_not_in_list", "missing_node_type"})
 _EXECUTORS = ("websocket", "http")
 
 
@@ -347,7 +350,16 @@ class Witness:
         """
         loaded = load_workflow(workflow)
         if loaded.runninghub_id is None and loaded.format == "ui":
-            api = ui_to_api(loaded.workflow, self.object_info())
+            info = self.object_info()
+            try:
+                api = ui_to_api(loaded.workflow, info)
+            except UIConversionError as exc:
+                missing = [t for t in exc.class_types if t not in info]
+                if not missing:
+                    raise
+                # The cache may predate them (a server restarted with new custom nodes).
+                self._refresh_classes(missing)
+                api = ui_to_api(loaded.workflow, self.object_info())
             return LoadedWorkflow(workflow=api, format="api", origin=loaded.origin)
         return loaded
 
@@ -392,21 +404,27 @@ class Witness:
         self.object_info()
         assert self._catalog is not None  # noqa: S101 - set by object_info()
         problems = validate_prompt(prompt, self._catalog)
-        stale = {p.class_type for p in problems if p.kind == "value_not_in_list" and p.class_type}
+        stale = {p.class_type for p in problems if p.kind in _STALE_KINDS and p.class_type}
         if stale:
-            # Choice lists (uploaded images, model files) change without a restart: refetch the
-            # classes concerned before reporting, so a fresh upload is not a false positive.
-            with self._info_lock:
-                info = dict(self._object_info or {})
-                for class_type in stale:
-                    try:
-                        info[class_type] = self.system.node_info(class_type)
-                    except WitnessError as exc:
-                        logger.debug("could not refresh /object_info/%s: %s", class_type, exc)
-                self._object_info = info
-                self._catalog = NodeCatalog(info)
+            # Choice lists (uploaded images, model files) change without a restart, and a
+            # restarted server may have new node classes: refetch the classes concerned before
+            # reporting, so a fresh upload is not a false positive.
+            self._refresh_classes(stale)
+            assert self._catalog is not None  # noqa: S101 - set by _refresh_classes()
             problems = validate_prompt(prompt, self._catalog)
         return problems
+
+    def _refresh_classes(self, class_types: Iterable[str]) -> None:
+        """Refetch some classes into the cache (``GET /object_info/{class}`` each)."""
+        with self._info_lock:
+            info = dict(self._object_info or {})
+            for class_type in class_types:
+                try:
+                    info[class_type] = self.system.node_info(class_type)
+                except WitnessError as exc:
+                    logger.debug("could not refresh /object_info/%s: %s", class_type, exc)
+            self._object_info = info
+            self._catalog = NodeCatalog(info)
 
     # -- running -------------------------------------------------------------------------
 
