@@ -138,7 +138,8 @@ class PromptHandle:
         Args:
             timeout: Seconds from now; defaults to what is left of the deadline given at
                 submit, else the Witness default.
-            on_progress: Progress updates (websocket executor only).
+            on_progress: Progress updates (from websocket events; when polling, only the
+                final ``overall == 1.0`` update of a completed prompt).
             on_preview: Preview images (websocket executor only).
             cancel_on_timeout: Cancel the prompt on the server if the deadline passes.
 
