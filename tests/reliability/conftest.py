@@ -1,0 +1,200 @@
+"""Fixtures of the fault and bad-input suite: a Witness on the session server, a local
+reverse proxy that can lie (HTML, 401/403, rewritten answers), and a server that accepts
+connections and never answers."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import http.server
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from witness import Witness
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+#: ``handler(method, path, headers) -> (status, content_type, body)`` to answer instead of
+#: the server, or ``None`` to forward the request.
+Canned = tuple[int, str, bytes]
+Rule = Callable[[str, str, dict[str, str]], Canned | None]
+
+
+@dataclass
+class Proxy:
+    """A threaded local HTTP reverse proxy in front of ``upstream``.
+
+    Attributes:
+        url: The proxy's base URL.
+        rules: Tried in order for every request; the first non-``None`` answer wins.
+        rewrite: ``rewrite(path, body) -> body`` applied to forwarded answers.
+        seen: ``(method, path, headers)`` of every request received.
+    """
+
+    upstream: str
+    url: str = ""
+    rules: list[Rule] = field(default_factory=list)
+    rewrite: Callable[[str, bytes], bytes] | None = None
+    seen: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+
+
+def _handler(proxy: Proxy) -> type[http.server.BaseHTTPRequestHandler]:
+    target = urlsplit(proxy.upstream)
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def _serve(self) -> None:
+            headers = {k: v for k, v in self.headers.items()}
+            proxy.seen.append((self.command, self.path, headers))
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            for rule in proxy.rules:
+                canned = rule(self.command, self.path, headers)
+                if canned is not None:
+                    status, ctype, payload = canned
+                    self.send_response(status)
+                    self.send_header("Content-Type", ctype)
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    if self.command != "HEAD":
+                        self.wfile.write(payload)
+                    return
+            conn = http.client.HTTPConnection(
+                target.hostname or "127.0.0.1", target.port, timeout=60
+            )
+            try:
+                forward = {
+                    k: v for k, v in headers.items() if k.lower() not in {"host", "connection"}
+                }
+                conn.request(self.command, self.path, body=body or None, headers=forward)
+                answer = conn.getresponse()
+                payload = answer.read()
+            finally:
+                conn.close()
+            if proxy.rewrite is not None:
+                payload = proxy.rewrite(self.path, payload)
+            self.send_response(answer.status)
+            for name, value in answer.getheaders():
+                if name.lower() not in {"content-length", "transfer-encoding", "connection"}:
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(payload)
+
+        do_GET = do_POST = do_HEAD = do_PUT = do_DELETE = _serve  # noqa: N815
+
+    return Handler
+
+
+@pytest.fixture
+def proxy_factory() -> Iterator[Callable[[str], Proxy]]:
+    """``proxy_factory(upstream) -> Proxy`` (running until the test ends)."""
+    servers: list[http.server.ThreadingHTTPServer] = []
+
+    def make(upstream: str) -> Proxy:
+        proxy = Proxy(upstream=upstream)
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(proxy))
+        server.daemon_threads = True
+        proxy.url = f"http://127.0.0.1:{server.server_address[1]}"
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return proxy
+
+    try:
+        yield make
+    finally:
+        for server in servers:
+            server.shutdown()
+            server.server_close()
+
+
+@pytest.fixture
+def silent_server() -> Iterator[str]:
+    """URL of a server that accepts connections, reads, and never answers."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            held.append(conn)  # keep it open, never write
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(2)
+        for conn in held:
+            conn.close()
+        listener.close()
+
+
+@pytest.fixture
+def free_url() -> str:
+    """A URL where nothing listens."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def kit(comfy_url: str) -> Iterator[Witness]:
+    """A Witness on the session server; history entries of its prompts are removed after."""
+    client = Witness(comfy_url, timeout=60, read_timeout=60.0, retries=1, retry_backoff=0.05)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def forget(kit: Witness, comfy_server: object) -> Iterator[Callable[..., None]]:
+    """``forget(*results_or_ids)``: remove those prompts' history entries and output files
+    after the test."""
+    ids: list[str] = []
+    files: list[tuple[str, str, str]] = []
+
+    def add(*items: object) -> None:
+        for item in items:
+            if isinstance(item, str):
+                ids.append(item)
+                continue
+            prompt_id = getattr(item, "prompt_id", None)
+            if prompt_id:
+                ids.append(prompt_id)
+            for out in getattr(item, "files", ()):
+                files.append((out.type, out.subfolder, out.filename))
+
+    try:
+        yield add
+    finally:
+        if ids:
+            with contextlib.suppress(Exception):
+                kit.history.delete(ids)
+        root = getattr(comfy_server, "workdir", None)
+        for type_, subfolder, filename in files:
+            if root is not None and type_ in {"output", "temp"} and "/" not in filename:
+                (Path(root) / type_ / subfolder / filename).unlink(missing_ok=True)
