@@ -778,7 +778,7 @@ class WebSocketClient:
     def _open_error(self, reason: str, exc: BaseException) -> WebSocketError:
         reason = self.http.redact(reason)
         self._last_error = reason
-        logger.debug("websocket %s: %s (%r)", self.url, reason, exc)
+        logger.debug("websocket %s: %s (%s)", self.url, reason, self.http.redact(repr(exc)))
         return self.error(f"cannot open the websocket: {reason}")
 
     def _handshake(
