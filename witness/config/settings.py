@@ -33,7 +33,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from witness.errors import ConfigError
@@ -281,41 +281,10 @@ class Settings:
         Raises:
             ConfigError: A value is invalid; the message names the variable and the value.
         """
-        unknown = set(overrides) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ConfigError(
-                ", ".join(sorted(unknown)), overrides[min(unknown)], "unknown setting"
-            )
-        env = dict(os.environ if environ is None else environ)
-        layers: list[Mapping[str, str | None]] = [env]
-        if dotenv_path is not None:
-            from dotenv import dotenv_values  # noqa: PLC0415 - only when a file is asked for
-
-            path = Path(dotenv_path)
-            if not path.is_file():
-                raise ConfigError("dotenv_path", str(path), "file not found")
-            layers.append(dotenv_values(path))
-        values: dict[str, Any] = {}
-        for name, env_names in ENV_VARS.items():
-            if overrides.get(name) is not None:
-                values[name] = overrides[name]
-                continue
-            found = _lookup(layers, env_names)
-            if found is None:
-                continue
-            var, raw = found
-            parser = _PARSERS.get(name)
-            values[name] = parser(var, raw) if parser else raw
-        try:
-            return cls(**values)
-        except ConfigError as exc:
-            # Name the environment variable when the bad value came from one.
-            if exc.name in ENV_VARS and overrides.get(exc.name) is None:
-                found = _lookup(layers, ENV_VARS[exc.name])
-                if found is not None:
-                    shown = exc.value if exc.name != "api_key" else "<hidden>"
-                    raise ConfigError(found[0], shown, exc.reason) from None
-            raise
+        values, sources = _resolve(
+            cls, ENV_VARS, _PARSERS, dotenv_path=dotenv_path, environ=environ, overrides=overrides
+        )
+        return _build(cls, values, sources)
 
 
 def _lookup(
@@ -472,46 +441,77 @@ class RunningHubSettings:
             ConfigError: No key anywhere, an unknown setting, or an invalid value (the message
                 names the environment variable when the value came from one).
         """
-        unknown = set(overrides) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ConfigError(
-                ", ".join(sorted(unknown)), overrides[min(unknown)], "unknown setting"
-            )
-        env = dict(os.environ if environ is None else environ)
-        layers: list[Mapping[str, str | None]] = [env]
-        if dotenv_path is not None:
-            from dotenv import dotenv_values  # noqa: PLC0415 - only when a file is asked for
-
-            path = Path(dotenv_path)
-            if not path.is_file():
-                raise ConfigError("dotenv_path", str(path), "file not found")
-            layers.append(dotenv_values(path))
-        values: dict[str, Any] = {}
-        sources: dict[str, str] = {}
-        for name, env_names in RUNNINGHUB_ENV_VARS.items():
-            if overrides.get(name) is not None:
-                values[name] = overrides[name]
-                continue
-            found = _lookup(layers, env_names)
-            if found is None:
-                continue
-            var, raw = found
-            sources[name] = var
-            parser = _RUNNINGHUB_PARSERS.get(name)
-            try:
-                values[name] = parser(var, raw) if parser else raw
-            except ConfigError as exc:
-                if name == "api_key":
-                    raise ConfigError(var, "<hidden>", exc.reason) from None
-                raise
+        values, sources = _resolve(
+            cls,
+            RUNNINGHUB_ENV_VARS,
+            _RUNNINGHUB_PARSERS,
+            dotenv_path=dotenv_path,
+            environ=environ,
+            overrides=overrides,
+        )
         if "api_key" not in values:
             raise ConfigError(
                 "RUNNINGHUB_API_KEY", None, "no RunningHub API key given (argument or environment)"
             )
+        return _build(cls, values, sources)
+
+
+_SECRET_FIELDS = frozenset({"api_key"})
+_S = TypeVar("_S")
+
+
+def _resolve(
+    cls: type[Any],
+    env_vars: Mapping[str, tuple[str, ...]],
+    parsers: Mapping[str, Callable[[str, str], Any]],
+    *,
+    dotenv_path: str | os.PathLike[str] | None,
+    environ: Mapping[str, str] | None,
+    overrides: Mapping[str, Any],
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Layer explicit overrides > environment > ``.env`` for the fields of ``cls``.
+
+    Returns:
+        The field values found, and for each one read from a variable, that variable's name.
+    """
+    unknown = set(overrides) - {f.name for f in fields(cls)}
+    if unknown:
+        raise ConfigError(", ".join(sorted(unknown)), overrides[min(unknown)], "unknown setting")
+    layers: list[Mapping[str, str | None]] = [dict(os.environ if environ is None else environ)]
+    if dotenv_path is not None:
+        from dotenv import dotenv_values  # noqa: PLC0415 - only when a file is asked for
+
+        path = Path(dotenv_path)
+        if not path.is_file():
+            raise ConfigError("dotenv_path", str(path), "file not found")
+        layers.append(dotenv_values(path))
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for name, env_names in env_vars.items():
+        if overrides.get(name) is not None:
+            values[name] = overrides[name]
+            continue
+        found = _lookup(layers, env_names)
+        if found is None:
+            continue
+        var, raw = found
+        sources[name] = var
+        parser = parsers.get(name)
         try:
-            return cls(**values)
+            values[name] = parser(var, raw) if parser else raw
         except ConfigError as exc:
-            if exc.name in sources:
-                shown = exc.value if exc.name != "api_key" else "<hidden>"
-                raise ConfigError(sources[exc.name], shown, exc.reason) from None
+            if name in _SECRET_FIELDS:
+                raise ConfigError(var, "<hidden>", exc.reason) from None
             raise
+    return values, sources
+
+
+def _build(cls: Callable[..., _S], values: Mapping[str, Any], sources: Mapping[str, str]) -> _S:
+    """Construct the settings; a bad value read from a variable is reported by that name."""
+    try:
+        return cls(**values)
+    except ConfigError as exc:
+        if exc.name in sources:
+            shown = "<hidden>" if exc.name in _SECRET_FIELDS else exc.value
+            raise ConfigError(sources[exc.name], shown, exc.reason) from None
+        raise
