@@ -201,13 +201,6 @@ def test_key_never_leaks(
     assert not _leaks(texts + own), _leaks(texts + own)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known: the chained third-party cause (requests' MaxRetryError, websocket-client's "
-    "bad-status exception with the echoed body) keeps the raw URL/body, so a printed "
-    "traceback shows query-param secrets (and a key a proxy echoes); urllib3's own DEBUG log "
-    "prints query strings",
-)
 def test_no_secret_in_tracebacks(
     comfy_url: str,
     proxy_factory: Callable[[str], Proxy],

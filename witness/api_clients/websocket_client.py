@@ -71,7 +71,7 @@ from witness.api_clients.ws_events import (
 )
 from witness.errors import InvalidArgumentError, WaitTimeoutError, WebSocketError
 from witness.utils.http_client import HttpClient
-from witness.utils.redact import redact_url
+from witness.utils.redact import redact_url, scrub_exception
 
 __all__ = ["Outcome", "PromptEvents", "Subscription", "WebSocketClient"]
 
@@ -776,6 +776,7 @@ class WebSocketClient:
         return ws, pending
 
     def _open_error(self, reason: str, exc: BaseException) -> WebSocketError:
+        scrub_exception(exc, self.http.settings.secrets)  # it is chained: keep it clean
         reason = self.http.redact(reason)
         self._last_error = reason
         logger.debug("websocket %s: %s (%s)", self.url, reason, self.http.redact(repr(exc)))

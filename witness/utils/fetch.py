@@ -24,7 +24,7 @@ from witness.errors import (
     TransportError,
     error_class_for_status,
 )
-from witness.utils.redact import redact_url
+from witness.utils.redact import redact_url, scrub_exception
 
 __all__ = ["DEFAULT_MAX_BYTES", "FetchedFile", "fetch_url", "filename_from_url"]
 
@@ -155,7 +155,8 @@ def fetch_url(
             ) from exc
         except requests.exceptions.RequestException as exc:
             raise TransportError(f"GET {shown}: {exc}", method="GET", url=shown) from exc
-    except BaseException:
+    except BaseException as exc:
+        scrub_exception(exc)  # third-party URLs may carry tokens in their query
         if fd >= 0:
             os.close(fd)
         path.unlink(missing_ok=True)

@@ -36,7 +36,7 @@ from witness.errors import (
     TransportError,
     error_class_for_status,
 )
-from witness.utils.redact import redact_text, redact_url
+from witness.utils.redact import SecretFilter, redact_text, redact_url, scrub_exception
 
 __all__ = ["HttpClient", "Timeout"]
 
@@ -84,6 +84,9 @@ class HttpClient:
             self._session.cookies.set(name, value)
         self._session.verify = self.settings.verify
         self._closed = False
+        if self.settings.secrets:
+            _URLLIB3_FILTER.secrets.update(self.settings.secrets)
+            _install_urllib3_filter()
 
     # -- introspection -----------------------------------------------------------------
 
@@ -183,7 +186,7 @@ class HttpClient:
             last = attempt == attempts - 1
             started = time.perf_counter()
             try:
-                response = self._session.request(
+                response = self._send(
                     method,
                     url,
                     params=query or None,
@@ -254,6 +257,15 @@ class HttpClient:
             return response
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        """``Session.request``; a failure's exception chain is scrubbed of secrets first (it
+        is chained into the typed error, so it shows in every printed traceback)."""
+        try:
+            return self._session.request(method, url, **kwargs)
+        except requests.exceptions.RequestException as exc:
+            scrub_exception(exc, self.settings.secrets)
+            raise
+
     def request_json(self, method: str, path: str, **kwargs: Any) -> Any:
         """Like :meth:`request`, then decode the JSON body.
 
@@ -307,6 +319,7 @@ class HttpClient:
                     received += len(chunk)
                     yield chunk
             except requests.exceptions.RequestException as exc:
+                scrub_exception(exc, self.settings.secrets)
                 raise TransportError(
                     f"GET {shown_url}: download interrupted after {received} bytes "
                     f"({_reason(exc)})",
@@ -452,6 +465,17 @@ class HttpClient:
             stripped = _TAG_RE.sub(" ", title.group(1) if title else text)
             return _shorten(stripped), text[:_MESSAGE_LIMIT]
         return _shorten(text), text[:_MESSAGE_LIMIT]
+
+
+# urllib3 logs every request line, query string included, at DEBUG on this logger. The filter
+# redacts the secrets of every HttpClient made in this process (it only ever removes text).
+_URLLIB3_FILTER = SecretFilter()
+
+
+def _install_urllib3_filter() -> None:
+    log = logging.getLogger("urllib3.connectionpool")
+    if _URLLIB3_FILTER not in log.filters:
+        log.addFilter(_URLLIB3_FILTER)
 
 
 def _json_message(body: Any) -> str:
