@@ -31,6 +31,7 @@ catches them all. The tree::
     │   ├── UIConversionError        a UI-format workflow cannot be converted
     │   └── WorkflowValidationError  pre-submit validation against /object_info failed
     ├── UploadError                  a media value cannot be uploaded (or the upload was not stored)
+    ├── UnsafeOutputError            the server named an output file that cannot be fetched safely
     ├── ExecutionError               a prompt failed or was interrupted (raise_for_status)
     ├── WaitTimeoutError             a wait's deadline passed
     ├── PromptLostError              the prompt is in neither queue nor history (server restarted)
@@ -73,6 +74,7 @@ __all__ = [
     "UIConversionError",
     "UnauthorizedError",
     "UnknownParamError",
+    "UnsafeOutputError",
     "UploadError",
     "WaitTimeoutError",
     "WebSocketError",
@@ -584,6 +586,11 @@ class UploadError(WitnessError):
     def __init__(self, message: str, *, param: str = "") -> None:
         super().__init__(message)
         self.param = param
+
+
+class UnsafeOutputError(WitnessError):
+    """The server named an output file that cannot be fetched safely (an absolute path or
+    ``..``); it is never written anywhere."""
 
 
 class ExecutionError(WitnessError):

@@ -338,6 +338,45 @@ def test_websocket_deadline_is_a_timeout(history: FakeHistory, queue: FakeQueue)
     assert outcome.status == "timeout"
 
 
+def test_websocket_waiter_with_the_server_down_at_the_deadline_raises(
+    queue: FakeQueue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Same typed outcome as polling: connection events keep coming (the websocket keeps
+    trying to reconnect), the server never answers, and the deadline raises its error."""
+
+    class Down(FakeHistory):
+        def get(self, prompt_id: str) -> HistoryEntry | None:
+            raise ServerUnavailableError("refused", method="GET", url="u")
+
+    monkeypatch.setattr(tracking, "SILENCE_CHECK", NEVER)
+    stream = FakeStream()
+    stop = threading.Event()
+
+    def reconnecting() -> None:
+        while not stop.wait(0.02):
+            stream.push(object())  # e.g. ConnectionEvent("reconnecting"): not a prompt event
+
+    pusher = threading.Thread(target=reconnecting, daemon=True)
+    pusher.start()
+    try:
+        with pytest.raises(ServerUnavailableError):
+            _tracker(Down(), queue).wait(PID, deadline=_deadline(0.3), stream=stream)  # type: ignore[arg-type]
+    finally:
+        stop.set()
+        pusher.join(2)
+
+
+def test_websocket_deadline_finds_a_missed_end(history: FakeHistory, queue: FakeQueue) -> None:
+    """The completion event was missed, but the entry exists: the last check finds it."""
+    history.finish()
+    tracker = _tracker(history, queue)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tracking, "SILENCE_CHECK", NEVER)
+        outcome = tracker.wait(PID, deadline=_deadline(0.2), stream=FakeStream())  # type: ignore[arg-type]
+    assert outcome.status is None
+    assert outcome.entry is not None
+
+
 def _state(**nodes: tuple[float, float, str]) -> ProgressStateEvent:
     return ProgressStateEvent(
         prompt_id=PID,

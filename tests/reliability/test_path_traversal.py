@@ -20,7 +20,7 @@ from tests.reliability.conftest import EXAMPLES, Proxy
 from witness import Witness
 from witness.api_clients.types import FileRef
 from witness.core.results import OutputFile, assemble
-from witness.errors import InvalidArgumentError, WitnessError
+from witness.errors import InvalidArgumentError, UnsafeOutputError
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -131,13 +131,14 @@ def test_execute_through_a_proxy_that_rewrites_history(
     proxy.rewrite = rewrite
     proxy.rules.append(view)
     target = tmp_path / "a" / "b" / "out"
-    with Witness(proxy.url) as kit:  # noqa: SIM117
-        # Today the hostile name is refused while the result is assembled (building its
-        # /view URL): a typed error naming it, and nothing written anywhere.
-        with pytest.raises(WitnessError) as caught:  # noqa: PT012 - either step may refuse
-            result = kit.execute(
-                EXAMPLES / "invert.json", {"color": 0x010203, "width": 8, "height": 8}
-            )
+    with Witness(proxy.url) as kit:
+        # The prompt completed: its result is kept, with an encoded URL for the hostile name;
+        # only saving that file is refused, with a typed error naming it.
+        result = kit.execute(EXAMPLES / "invert.json", {"color": 0x010203, "width": 8, "height": 8})
+        assert result.status == "completed"
+        assert len(result.images) == 1
+        assert "..%2F..%2F..%2Fevil.png" in result.images[0]
+        with pytest.raises(UnsafeOutputError) as caught:
             result.save(target)
     assert "evil.png" in str(caught.value)
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == []

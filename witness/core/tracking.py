@@ -363,6 +363,11 @@ class Tracker:
             now = time.monotonic()
             remaining = deadline - now
             if remaining <= 0:
+                # Ask the truth once more: the end may have been missed, and a server that is
+                # unreachable now must surface as such, exactly as when polling.
+                found = self._check_once(prompt_id)
+                if found is not None:
+                    return found
                 raise WaitTimeoutError(
                     f"prompt {prompt_id} did not finish before the deadline",
                     timeout=0.0,
@@ -438,15 +443,20 @@ class Tracker:
             interval = min(interval * POLL_GROWTH, POLL_MAX)
 
     def _check(self, prompt_id: str) -> WaitOutcome | None:
-        """Look at history (and, if absent, the queue) once; ``None`` means still waiting."""
+        """Look at history (and, if absent, the queue) once; ``None`` means still waiting
+        (or the server is unreachable for now)."""
         try:
-            entry = self._history.get(prompt_id)
-            if entry is not None:
-                return WaitOutcome(entry=entry_to_json(entry))
-            return self._lost_outcome(prompt_id)
+            return self._check_once(prompt_id)
         except TransportError as exc:
             logger.debug("server unreachable while checking %s: %s", prompt_id, exc)
             return None
+
+    def _check_once(self, prompt_id: str) -> WaitOutcome | None:
+        """Like :meth:`_check`, but a transport failure raises."""
+        entry = self._history.get(prompt_id)
+        if entry is not None:
+            return WaitOutcome(entry=entry_to_json(entry))
+        return self._lost_outcome(prompt_id)
 
     def _lost_outcome(self, prompt_id: str) -> WaitOutcome | None:
         """``None`` while the prompt is queued or running; else the outcome, or raise lost.

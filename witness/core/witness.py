@@ -33,6 +33,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 from witness.api_clients.file_client import FileClient
 from witness.api_clients.history_client import HistoryClient
@@ -54,7 +55,6 @@ from witness.core.tracking import (
     Tracker,
     WaitOutcome,
 )
-from witness.core.ui_convert import ui_to_api
 from witness.core.uploads import MediaResolver
 from witness.core.validate import NodeCatalog, Problem, raise_for_problems, validate_prompt
 from witness.errors import (
@@ -62,6 +62,7 @@ from witness.errors import (
     InvalidArgumentError,
     PromptLostError,
     UIConversionError,
+    UnsafeOutputError,
     WebSocketError,
     WitnessError,
 )
@@ -353,14 +354,14 @@ class Witness:
         if loaded.runninghub_id is None and loaded.format == "ui":
             info = self.object_info()
             try:
-                api = ui_to_api(loaded.workflow, info)
+                api = _ui_to_api(loaded.workflow, info)
             except UIConversionError as exc:
                 missing = [t for t in exc.class_types if t not in info]
                 if not missing:
                     raise
                 # The cache may predate them (a server restarted with new custom nodes).
                 self._refresh_classes(missing)
-                api = ui_to_api(loaded.workflow, self.object_info())
+                api = _ui_to_api(loaded.workflow, self.object_info())
             return LoadedWorkflow(workflow=api, format="api", origin=loaded.origin)
         return loaded
 
@@ -695,11 +696,27 @@ class Witness:
         return result
 
     def _view_url(self, filename: str, subfolder: str, type_: str) -> str:
-        return self.files.view_url(FileRef(filename, subfolder, type_ or "output"))
+        try:
+            return self.files.view_url(FileRef(filename, subfolder, type_ or "output"))
+        except InvalidArgumentError:
+            # A name the server itself produced but /view would refuse (".." or absolute):
+            # keep the result, with an encoded URL that the server will answer 400 to.
+            logger.warning("output file %r (%r) has an unsafe name", filename, subfolder)
+            query = {"filename": filename, "type": type_ or "output"}
+            if subfolder:
+                query["subfolder"] = subfolder
+            return self.http.url("/view") + "?" + urlencode(query)
 
     def _download(self, item: OutputFile, destination: Path) -> int:
         ref = FileRef(item.filename, item.subfolder, item.type or "output")
-        return self.files.download_to(ref, destination)
+        try:
+            return self.files.download_to(ref, destination)
+        except InvalidArgumentError as exc:
+            raise UnsafeOutputError(
+                f"not saved: the server named output file {item.filename!r} "
+                f"(subfolder {item.subfolder!r}) of node {item.node_id}, which cannot be "
+                "fetched safely",
+            ) from exc
 
     def _runninghub_executor(self) -> RunningHubExecutor:
         with self._runninghub_lock:
@@ -728,6 +745,13 @@ class Witness:
                     ) from exc
             self._runninghub = RunningHubExecutor(RunningHubClient(settings))
             return self._runninghub
+
+
+def _ui_to_api(workflow: dict[str, Any], object_info: Mapping[str, Any]) -> dict[str, Any]:
+    """The UI converter, imported on first use (most callers never need it)."""
+    from witness.core.ui_convert import ui_to_api  # noqa: PLC0415
+
+    return ui_to_api(workflow, dict(object_info))
 
 
 def _positive(name: str, value: float) -> float:
