@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import uuid
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from witness.errors import InvalidArgumentError, ResponseDecodeError
@@ -48,6 +48,16 @@ def check_text(value: object, argument: str) -> str:
     if not isinstance(value, str) or not value:
         raise InvalidArgumentError(argument, f"must be a non-empty string, got {value!r}")
     return value
+
+
+def check_ids(value: str | Iterable[str], argument: str) -> list[str]:
+    """One id or several, as a non-empty list of non-empty strings."""
+    ids = [value] if isinstance(value, str) else list(value)
+    if not ids:
+        raise InvalidArgumentError(argument, "must name at least one prompt")
+    for item in ids:
+        check_text(item, argument)
+    return ids
 
 
 def check_int(value: object, argument: str, *, minimum: int | None = None) -> int:

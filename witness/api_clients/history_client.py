@@ -8,12 +8,12 @@ from typing import Any
 from witness.api_clients._common import (
     JSON_HEADERS,
     as_mapping,
+    check_ids,
     check_int,
     check_text,
     encode_json,
 )
 from witness.api_clients.types import HistoryEntry
-from witness.errors import InvalidArgumentError
 from witness.utils.http_client import HttpClient
 from witness.utils.paths import route
 
@@ -102,11 +102,7 @@ class HistoryClient:
             InvalidArgumentError: No id, or an empty one.
             TransportError: The server could not be reached.
         """
-        ids = [prompt_ids] if isinstance(prompt_ids, str) else list(prompt_ids)
-        if not ids:
-            raise InvalidArgumentError("prompt_ids", "must name at least one prompt")
-        for pid in ids:
-            check_text(pid, "prompt_ids")
+        ids = check_ids(prompt_ids, "prompt_ids")
         self._post({"delete": ids})
 
     def clear_all(self) -> None:

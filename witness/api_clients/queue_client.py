@@ -10,6 +10,7 @@ from typing import Any
 from witness.api_clients._common import (
     JSON_HEADERS,
     as_mapping,
+    check_ids,
     check_text,
     encode_json,
     unexpected_shape,
@@ -73,11 +74,7 @@ class QueueClient:
             InvalidArgumentError: No id, or an empty one.
             TransportError: The server could not be reached.
         """
-        ids = [prompt_ids] if isinstance(prompt_ids, str) else list(prompt_ids)
-        if not ids:
-            raise InvalidArgumentError("prompt_ids", "must name at least one prompt")
-        for pid in ids:
-            check_text(pid, "prompt_ids")
+        ids = check_ids(prompt_ids, "prompt_ids")
         self._post("/queue", {"delete": ids}, idempotent=True)
 
     def clear_pending(self) -> None:
