@@ -209,6 +209,17 @@ def bench_latency(url: str, runs: int) -> dict[str, Any]:
 # -- 2. throughput ------------------------------------------------------------------------
 
 
+def _run_threads(worker: Callable[[], None], threads: int) -> float:
+    """Run ``worker`` on ``threads`` threads at once; seconds until all finished."""
+    started = time.perf_counter()
+    workers = [threading.Thread(target=worker) for _ in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(600)
+    return time.perf_counter() - started
+
+
 def bench_throughput(url: str, rounds: int, prompts: int = 200, threads: int = 4) -> dict[str, Any]:
     from witness import Witness
 
@@ -234,13 +245,7 @@ def bench_throughput(url: str, rounds: int, prompts: int = 200, threads: int = 4
                 errors.append(exc)
 
         try:
-            started = time.perf_counter()
-            workers = [threading.Thread(target=worker) for _ in range(threads)]
-            for w in workers:
-                w.start()
-            for w in workers:
-                w.join(600)
-            elapsed = time.perf_counter() - started
+            elapsed = _run_threads(worker, threads)
         finally:
             kit.close()
         if errors:
@@ -267,13 +272,7 @@ def bench_throughput(url: str, rounds: int, prompts: int = 200, threads: int = 4
                 errors.append(exc)
 
         try:
-            started = time.perf_counter()
-            workers = [threading.Thread(target=worker) for _ in range(threads)]
-            for w in workers:
-                w.start()
-            for w in workers:
-                w.join(600)
-            elapsed = time.perf_counter() - started
+            elapsed = _run_threads(worker, threads)
         finally:
             batch.close()
         if errors:
