@@ -10,7 +10,6 @@ import struct
 import tempfile
 import time
 import uuid
-import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import pytest
 
 from scripts.comfyui_server import ComfyServer
+from tests.support.images import png
 from witness.api_clients.history_client import HistoryClient
 from witness.api_clients.queue_client import QueueClient
 from witness.api_clients.types import HistoryEntry
@@ -25,25 +25,6 @@ from witness.config.settings import Settings
 from witness.utils.http_client import HttpClient
 
 WAIT_LIMIT = 60.0
-
-
-def png(
-    width: int = 4, height: int = 4, rgba: tuple[int, int, int, int] = (255, 0, 0, 255)
-) -> bytes:
-    """A valid RGBA PNG of one colour."""
-    raw = b"".join(b"\x00" + bytes(rgba) * width for _ in range(height))
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(raw))
-        + chunk(b"IEND", b"")
-    )
 
 
 def safetensors(metadata: dict[str, str]) -> bytes:

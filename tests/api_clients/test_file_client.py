@@ -14,7 +14,7 @@ import pytest
 import responses
 
 from scripts.comfyui_server import ComfyServer
-from tests.api_clients.conftest import png
+from tests.support.images import png
 from witness.api_clients import FileClient
 from witness.api_clients.types import FileRef, UploadedFile
 from witness.config.settings import Settings

@@ -14,7 +14,6 @@ import logging
 import os
 import random
 import socket
-import struct
 import threading
 import time
 import uuid
@@ -24,6 +23,7 @@ from typing import Any
 import pytest
 
 from scripts.comfyui_server import ComfyServer
+from tests.support.images import png_size
 from witness.api_clients import WebSocketClient
 from witness.api_clients.websocket_client import PromptEvents
 from witness.api_clients.ws_events import (
@@ -151,12 +151,6 @@ def final_status(
             if not in_queue(http, stream.prompt_id):
                 return "lost", events
     raise AssertionError(f"prompt {stream.prompt_id} did not end within {timeout} s: {events}")
-
-
-def png_size(data: bytes) -> tuple[int, int]:
-    assert data.startswith(PNG_MAGIC)
-    width, height = struct.unpack(">II", data[16:24])
-    return width, height
 
 
 def open_fds() -> int:

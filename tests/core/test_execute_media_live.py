@@ -22,7 +22,6 @@ from tests.core.witness_live_support import (
     image_workflow,
     kit_fixture,  # noqa: F401 - fixture
     load_image_workflow,
-    png,
     rand_color,
     read_png,
     rgb,
@@ -30,6 +29,7 @@ from tests.core.witness_live_support import (
     snapshot,
     wav,
 )
+from tests.support.images import png
 from witness import ExecuteResult, MaskUpload, ServerFile, Witness
 from witness.api_clients.types import FileRef
 from witness.errors import UploadError

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import struct
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support.images import png_size
 from witness import Preview, ProgressUpdate, Settings, Witness
 
 TXT2IMG = Path(__file__).resolve().parents[2] / "examples" / "txt2img.json"
@@ -19,12 +19,6 @@ CHECKPOINT = "witness-tiny-sd15.safetensors"
 def kit(comfy_url: str) -> Iterator[Witness]:
     with Witness(settings=Settings(api_url=comfy_url, read_timeout=120.0)) as witness:
         yield witness
-
-
-def png_size(data: bytes) -> tuple[int, int]:
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    width, height = struct.unpack(">II", data[16:24])
-    return width, height
 
 
 def test_signature_of_the_txt2img_workflow(kit: Witness) -> None:

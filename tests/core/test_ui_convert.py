@@ -20,13 +20,13 @@ import gzip
 import importlib.util
 import json
 import time
-from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support.ui_graph import UIGraph
 from witness.core.ui_convert import is_ui_format, process_dynamic_prompt, ui_to_api
 from witness.errors import UIConversionError, WorkflowError
 from witness.utils.http_client import HttpClient
@@ -128,100 +128,11 @@ def test_every_other_template_of_the_package_converts_consistently() -> None:
 # ------------------------------------------------------------------------------------------
 
 
-LINK_FIELDS = ("id", "origin_id", "origin_slot", "target_id", "target_slot", "type")
-
-
-class UI:
-    """Builds a UI-format graph (root or subgraph definition) link by link."""
-
-    def __init__(self) -> None:
-        self.nodes: list[dict[str, Any]] = []
-        self.links: list[list[Any]] = []
-        self.subgraphs: list[dict[str, Any]] = []
-
-    def node(
-        self,
-        node_id: int,
-        node_type: str,
-        *,
-        inputs: Sequence[tuple[str, str]] = (),
-        outputs: Sequence[str] = (),
-        widgets: Any = None,
-        mode: int = 0,
-        title: str | None = None,
-        properties: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        node: dict[str, Any] = {
-            "id": node_id,
-            "type": node_type,
-            "mode": mode,
-            "inputs": [{"name": n, "type": t, "link": None} for n, t in inputs],
-            "outputs": [{"name": t, "type": t, "links": []} for t in outputs],
-            "properties": properties or {},
-        }
-        if widgets is not None:
-            node["widgets_values"] = widgets
-        if title is not None:
-            node["title"] = title
-        self.nodes.append(node)
-        return node
-
-    def link(self, origin: int, origin_slot: int, target: int, target_input: str) -> int:
-        link_id = len(self.links) + 1
-        target_node = next(n for n in self.nodes if n["id"] == target)
-        index = next(
-            (i for i, s in enumerate(target_node["inputs"]) if s["name"] == target_input), None
-        )
-        if index is None:  # a widget input gets a socket when linked
-            target_node["inputs"].append({"name": target_input, "type": "*", "link": None})
-            target_node["inputs"][-1]["widget"] = {"name": target_input}
-            index = len(target_node["inputs"]) - 1
-        target_node["inputs"][index]["link"] = link_id
-        if origin >= 0:
-            origin_node = next(n for n in self.nodes if n["id"] == origin)
-            origin_node["outputs"][origin_slot]["links"].append(link_id)
-        link_type = target_node["inputs"][index]["type"]
-        self.links.append([link_id, origin, origin_slot, target, index, link_type])
-        return link_id
-
-    def workflow(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"nodes": self.nodes, "links": self.links, "version": 0.4}
-        if self.subgraphs:
-            data["definitions"] = {"subgraphs": self.subgraphs}
-        return data
-
-    def as_subgraph(
-        self,
-        sub_id: str,
-        inputs: Sequence[tuple[str, str, Sequence[int]]],
-        outputs: Sequence[tuple[str, str, Sequence[int]]],
-    ) -> dict[str, Any]:
-        """This graph as a subgraph definition (links as objects, like the editor saves)."""
-        return {
-            "id": sub_id,
-            "name": f"sub {sub_id}",
-            "inputs": [{"name": n, "type": t, "linkIds": list(ids)} for n, t, ids in inputs],
-            "outputs": [{"name": n, "type": t, "linkIds": list(ids)} for n, t, ids in outputs],
-            "nodes": self.nodes,
-            "links": [
-                dict(
-                    zip(
-                        ("id", "origin_id", "origin_slot", "target_id", "target_slot", "type"),
-                        x,
-                        strict=False,
-                    )
-                )
-                for x in self.links
-            ],
-            "widgets": [],
-        }
-
-
-def convert(ui: UI, *, seed: int | None = None) -> dict[str, Any]:
+def convert(ui: UIGraph, *, seed: int | None = None) -> dict[str, Any]:
     return ui_to_api(ui.workflow(), object_info(), seed=seed)
 
 
-def sd_graph(ui: UI, *, sampler_mode: int = 0) -> None:
+def sd_graph(ui: UIGraph, *, sampler_mode: int = 0) -> None:
     """Checkpoint -> text encoders -> KSampler -> VAEDecode -> SaveImage."""
     ui.node(1, "CheckpointLoaderSimple", outputs=["MODEL", "CLIP", "VAE"], widgets=["m.ckpt"])
     ui.node(2, "CLIPTextEncode", inputs=[("clip", "CLIP")], outputs=["CONDITIONING"],
@@ -257,7 +168,7 @@ def sd_graph(ui: UI, *, sampler_mode: int = 0) -> None:
 
 
 def test_basic_graph_widgets_links_and_titles() -> None:
-    ui = UI()
+    ui = UIGraph()
     sd_graph(ui)
     ui.nodes[1]["title"] = "Positive $prompt"
     out = convert(ui)
@@ -282,7 +193,7 @@ def test_basic_graph_widgets_links_and_titles() -> None:
 
 
 def test_upload_button_is_stored_not_sent_and_short_values_use_defaults() -> None:
-    ui = UI()
+    ui = UIGraph()
     ui.node(1, "LoadImage", outputs=["IMAGE", "MASK"], widgets=["cat.png", "image"])
     ui.node(2, "KSampler", outputs=["LATENT"], widgets=[7])  # the rest: defaults
     out = convert(ui)
@@ -293,25 +204,25 @@ def test_upload_button_is_stored_not_sent_and_short_values_use_defaults() -> Non
 
 
 def test_linked_widget_input_takes_the_link_and_list_values_are_wrapped() -> None:
-    ui = UI()
+    ui = UIGraph()
     ui.node(1, "PrimitiveInt", outputs=["INT"], widgets=[99, "fixed"])
     ui.node(2, "EmptyLatentImage", outputs=["LATENT"], widgets=[[1, 2], 512, 1])
     ui.link(1, 0, 2, "width")
     out = convert(ui)
     assert out["2"]["inputs"]["width"] == ["1", 0]
-    ui2 = UI()
+    ui2 = UIGraph()
     ui2.node(2, "EmptyLatentImage", outputs=["LATENT"], widgets=[[1, 2], 512, 1])
     assert convert(ui2)["2"]["inputs"]["width"] == {"__value__": [1, 2]}
 
 
 def test_dict_widgets_values_are_read_by_name() -> None:
-    ui = UI()
+    ui = UIGraph()
     ui.node(1, "EmptyLatentImage", outputs=["LATENT"], widgets={"height": 64, "width": 32})
     assert convert(ui)["1"]["inputs"] == {"width": 32, "height": 64, "batch_size": 1}
 
 
 def test_virtual_nodes_are_not_sent() -> None:
-    ui = UI()
+    ui = UIGraph()
     ui.node(1, "Note", widgets=["hello"])
     ui.node(2, "MarkdownNote", widgets=["# hi"])
     ui.node(3, "EmptyLatentImage", outputs=["LATENT"], widgets=[8, 8, 1])
@@ -324,7 +235,7 @@ def test_virtual_nodes_are_not_sent() -> None:
 
 
 def test_muted_node_is_left_out_with_every_input_linked_to_it() -> None:
-    ui = UI()
+    ui = UIGraph()
     sd_graph(ui)
     ui.nodes[3]["mode"] = 2  # EmptyLatentImage muted
     out = convert(ui)
@@ -333,7 +244,7 @@ def test_muted_node_is_left_out_with_every_input_linked_to_it() -> None:
 
 
 def test_muted_node_linked_to_a_widget_input_drops_the_widget_value_too() -> None:
-    ui = UI()
+    ui = UIGraph()
     ui.node(1, "PrimitiveInt", outputs=["INT"], widgets=[99, "fixed"], mode=2)
     ui.node(2, "EmptyLatentImage", outputs=["LATENT"], widgets=[64, 64, 1])
     ui.link(1, 0, 2, "width")
@@ -341,7 +252,7 @@ def test_muted_node_linked_to_a_widget_input_drops_the_widget_value_too() -> Non
 
 
 def test_bypassed_node_passes_the_type_matched_input_through() -> None:
-    ui = UI()
+    ui = UIGraph()
     sd_graph(ui)
     # A LoRA loader (MODEL, CLIP in; MODEL, CLIP out) between checkpoint and sampler, bypassed.
     ui.node(8, "LoraLoader", inputs=[("model", "MODEL"), ("clip", "CLIP")],
@@ -357,7 +268,7 @@ def test_bypassed_node_passes_the_type_matched_input_through() -> None:
 
 
 def test_bypassed_chain_with_reroutes_in_between() -> None:
-    ui = UI()
+    ui = UIGraph()
     ui.node(1, "LoadImage", outputs=["IMAGE", "MASK"], widgets=["a.png", "image"])
     ui.node(2, "Reroute", inputs=[("", "*")], outputs=["*"])
     ui.node(3, "ImageInvert", inputs=[("image", "IMAGE")], outputs=["IMAGE"], mode=4)
@@ -378,7 +289,7 @@ def test_bypassed_chain_with_reroutes_in_between() -> None:
 
 
 def test_bypassed_node_without_matching_input_drops_the_link_keeps_the_widget() -> None:
-    ui = UI()
+    ui = UIGraph()
     ui.node(1, "PrimitiveInt", outputs=["INT"], widgets=[5, "fixed"], mode=4)
     ui.node(2, "EmptyLatentImage", outputs=["LATENT"], widgets=[64, 32, 1])
     ui.link(1, 0, 2, "width")
@@ -386,7 +297,7 @@ def test_bypassed_node_without_matching_input_drops_the_link_keeps_the_widget() 
 
 
 def test_reroute_without_input_leaves_the_input_out() -> None:
-    ui = UI()
+    ui = UIGraph()
     ui.node(1, "Reroute", inputs=[("", "*")], outputs=["*"])
     ui.node(2, "VAEDecode", inputs=[("samples", "LATENT"), ("vae", "VAE")], outputs=["IMAGE"])
     ui.link(1, 0, 2, "samples")
@@ -394,7 +305,7 @@ def test_reroute_without_input_leaves_the_input_out() -> None:
 
 
 def test_primitive_node_value_reaches_widgets_also_through_a_reroute() -> None:
-    ui = UI()
+    ui = UIGraph()
     ui.node(1, "PrimitiveNode", outputs=["INT"], widgets=[777, "fixed"])
     ui.node(2, "Reroute", inputs=[("", "*")], outputs=["*"])
     ui.node(3, "EmptyLatentImage", outputs=["LATENT"], widgets=[64, 64, 1])
@@ -428,14 +339,14 @@ def test_dynamic_prompt_seed_is_reproducible_and_varies() -> None:
 
 
 def _convert_text(text: str, seed: int | None) -> str:
-    ui = UI()
+    ui = UIGraph()
     ui.node(1, "CLIPTextEncode", outputs=["CONDITIONING"], widgets=[text])
     value: str = convert(ui, seed=seed)["1"]["inputs"]["text"]
     return value
 
 
 def test_dynamic_prompts_only_apply_to_widgets_that_ask_for_them() -> None:
-    ui = UI()
+    ui = UIGraph()
     ui.node(1, "CLIPTextEncode", outputs=["CONDITIONING"], widgets=["{x|y} // c"])
     ui.node(2, "SaveImage", inputs=[("images", "IMAGE")], widgets=["{x|y} // c"])
     out = convert(ui)
@@ -444,7 +355,7 @@ def test_dynamic_prompts_only_apply_to_widgets_that_ask_for_them() -> None:
 
 
 def test_primitive_text_into_a_dynamic_prompt_widget_is_processed_by_the_target() -> None:
-    ui = UI()
+    ui = UIGraph()
     ui.node(1, "PrimitiveNode", outputs=["STRING"], widgets=["{one|two} /* no */"])
     ui.node(2, "CLIPTextEncode", outputs=["CONDITIONING"], widgets=["unused"])
     ui.link(1, 0, 2, "text")
@@ -461,7 +372,7 @@ NESTED = "99999999-8888-7777-6666-555555555555"
 
 def latent_subgraph() -> dict[str, Any]:
     """A subgraph: (width: INT promoted) -> EmptyLatentImage -> LATENT output."""
-    inner = UI()
+    inner = UIGraph()
     inner.node(10, "EmptyLatentImage", outputs=["LATENT"], widgets=[64, 48, 1], title="inner")
     width_link = inner.link(-10, 0, 10, "width")
     inner.links.append([2, 10, 0, -20, 0, "LATENT"])
@@ -469,7 +380,7 @@ def latent_subgraph() -> dict[str, Any]:
 
 
 def test_two_instances_of_one_subgraph_keep_their_own_values() -> None:
-    ui = UI()
+    ui = UIGraph()
     ui.subgraphs.append(latent_subgraph())
     ui.node(5, SUB, outputs=["LATENT"], widgets=[100])
     ui.node(6, SUB, outputs=["LATENT"], widgets=[200])
@@ -489,7 +400,7 @@ def test_two_instances_of_one_subgraph_keep_their_own_values() -> None:
 
 
 def test_subgraph_input_linked_from_outside_and_from_a_primitive() -> None:
-    ui = UI()
+    ui = UIGraph()
     ui.subgraphs.append(latent_subgraph())
     ui.node(1, "PrimitiveInt", outputs=["INT"], widgets=[321, "fixed"])
     ui.node(2, "PrimitiveNode", outputs=["INT"], widgets=[654, "fixed"])
@@ -503,10 +414,10 @@ def test_subgraph_input_linked_from_outside_and_from_a_primitive() -> None:
 
 
 def test_nested_subgraphs_get_path_ids_and_resolve_through_every_level() -> None:
-    ui = UI()
+    ui = UIGraph()
     ui.subgraphs.append(latent_subgraph())
     # NESTED: (w: INT) -> [SUB instance 20] -> ImageInvert? no: LATENT out
-    mid = UI()
+    mid = UIGraph()
     mid.node(20, SUB, inputs=[("width", "INT")], outputs=["LATENT"], widgets=[1])
     w_link = mid.link(-10, 0, 20, "width")
     mid.links.append([2, 20, 0, -20, 0, "LATENT"])
@@ -525,8 +436,8 @@ def test_nested_subgraphs_get_path_ids_and_resolve_through_every_level() -> None
 
 
 def test_muted_and_bypassed_subgraph_instances() -> None:
-    ui = UI()
-    inner = UI()
+    ui = UIGraph()
+    inner = UIGraph()
     inner.node(10, "ImageInvert", inputs=[("image", "IMAGE")], outputs=["IMAGE"])
     in_link = inner.link(-10, 0, 10, "image")
     inner.links.append([2, 10, 0, -20, 0, "IMAGE"])
@@ -552,8 +463,8 @@ def test_muted_and_bypassed_subgraph_instances() -> None:
 
 
 def test_subgraph_output_linked_straight_to_its_input() -> None:
-    ui = UI()
-    passthrough = UI()
+    ui = UIGraph()
+    passthrough = UIGraph()
     passthrough.links.append([1, -10, 0, -20, 0, "IMAGE"])
     ui.subgraphs.append(
         passthrough.as_subgraph(SUB, [("image", "IMAGE", [1])], [("IMAGE", "IMAGE", [1])])
@@ -572,7 +483,7 @@ def test_subgraph_output_linked_straight_to_its_input() -> None:
 
 
 def test_unknown_node_types_are_named_with_their_ids() -> None:
-    ui = UI()
+    ui = UIGraph()
     sd_graph(ui)
     ui.node(20, "MyCustomUpscaler", inputs=[("image", "IMAGE")], outputs=["IMAGE"])
     ui.node(21, "OtherCustomNode")
@@ -585,8 +496,8 @@ def test_unknown_node_types_are_named_with_their_ids() -> None:
 
 
 def test_unknown_node_inside_a_subgraph_is_named_by_its_path() -> None:
-    ui = UI()
-    inner = UI()
+    ui = UIGraph()
+    inner = UIGraph()
     inner.node(3, "NotOnThisServer")
     ui.subgraphs.append(inner.as_subgraph(SUB, [], []))
     ui.node(9, SUB)
@@ -596,7 +507,7 @@ def test_unknown_node_inside_a_subgraph_is_named_by_its_path() -> None:
 
 
 def test_muted_or_bypassed_unknown_node_is_not_an_error() -> None:
-    ui = UI()
+    ui = UIGraph()
     ui.node(1, "LoadImage", outputs=["IMAGE", "MASK"], widgets=["a.png", "image"])
     ui.node(2, "CustomFilter", inputs=[("image", "IMAGE")], outputs=["IMAGE"], mode=4)
     ui.node(3, "CustomPreview", inputs=[("image", "IMAGE")], mode=2)
@@ -608,14 +519,14 @@ def test_muted_or_bypassed_unknown_node_is_not_an_error() -> None:
 
 
 def test_legacy_group_node_gets_its_own_message() -> None:
-    ui = UI()
+    ui = UIGraph()
     ui.node(1, "workflow>My Group")
     with pytest.raises(UIConversionError, match="group nodes"):
         convert(ui)
 
 
 def test_link_from_a_missing_node() -> None:
-    ui = UI()
+    ui = UIGraph()
     sd_graph(ui)
     ui.links[0][1] = 404  # CLIPTextEncode 2 <- node 404
     with pytest.raises(UIConversionError) as err:
@@ -625,7 +536,7 @@ def test_link_from_a_missing_node() -> None:
 
 
 def test_input_referring_to_a_missing_link() -> None:
-    ui = UI()
+    ui = UIGraph()
     sd_graph(ui)
     ui.nodes[5]["inputs"][0]["link"] = 999
     with pytest.raises(UIConversionError, match="999") as err:
@@ -638,7 +549,7 @@ def test_input_referring_to_a_missing_link() -> None:
     "bad_link", [[1, 2], "x", [None, 1, 0, 2, 0, "CLIP"], [1, 1, "slot", 2, 0, "CLIP"]]
 )
 def test_malformed_link_records(bad_link: Any) -> None:
-    ui = UI()
+    ui = UIGraph()
     sd_graph(ui)
     ui.links.append(bad_link)
     with pytest.raises(UIConversionError, match="link"):
@@ -646,7 +557,7 @@ def test_malformed_link_records(bad_link: Any) -> None:
 
 
 def test_link_cycle_through_reroutes_is_an_error_not_a_hang() -> None:
-    ui = UI()
+    ui = UIGraph()
     ui.node(1, "Reroute", inputs=[("", "*")], outputs=["*"])
     ui.node(2, "Reroute", inputs=[("", "*")], outputs=["*"])
     ui.node(3, "VAEDecode", inputs=[("samples", "LATENT"), ("vae", "VAE")], outputs=["IMAGE"])
@@ -658,8 +569,8 @@ def test_link_cycle_through_reroutes_is_an_error_not_a_hang() -> None:
 
 
 def test_subgraph_that_contains_itself() -> None:
-    ui = UI()
-    inner = UI()
+    ui = UIGraph()
+    inner = UIGraph()
     inner.node(1, SUB)
     ui.subgraphs.append(inner.as_subgraph(SUB, [], []))
     ui.node(5, SUB)
@@ -668,7 +579,7 @@ def test_subgraph_that_contains_itself() -> None:
 
 
 def test_duplicate_node_ids() -> None:
-    ui = UI()
+    ui = UIGraph()
     ui.node(1, "LoadImage", outputs=["IMAGE", "MASK"], widgets=["a.png", "image"])
     ui.node(1, "SaveImage", inputs=[("images", "IMAGE")], widgets=["x"])
     with pytest.raises(UIConversionError, match="used twice"):
@@ -692,7 +603,7 @@ def test_not_a_ui_workflow(workflow: Any) -> None:
 
 
 def test_is_ui_format() -> None:
-    ui = UI()
+    ui = UIGraph()
     sd_graph(ui)
     assert is_ui_format(ui.workflow())
     assert is_ui_format({"nodes": [], "links": []})
@@ -709,7 +620,7 @@ def test_is_ui_format() -> None:
 
 def test_converted_workflow_runs_on_the_real_server(http: HttpClient) -> None:
     info = http.request_json("GET", "/object_info")
-    ui = UI()
+    ui = UIGraph()
     ui.subgraphs.append(_concat_subgraph())
     ui.node(1, "PrimitiveNode", outputs=["STRING"], widgets=["hello"])
     ui.node(2, "Reroute", inputs=[("", "*")], outputs=["*"])
@@ -743,7 +654,7 @@ def test_converted_workflow_runs_on_the_real_server(http: HttpClient) -> None:
 
 
 def _concat_subgraph() -> dict[str, Any]:
-    inner = UI()
+    inner = UIGraph()
     inner.node(7, "StringConcatenate", outputs=["STRING"], widgets=["a", "b", " + "])
     a_link = inner.link(-10, 0, 7, "string_a")
     b_link = inner.link(-10, 1, 7, "string_b")

@@ -17,7 +17,7 @@ import json
 import struct
 import uuid
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ import pytest
 from scripts.comfyui_server import ComfyServer
 from tests.core import test_validate_live as side
 from tests.runninghub_emulator import png_bytes
+from tests.support.ui_graph import UIGraph
 from witness import Witness
 from witness.api_clients.types import FileRef
 from witness.config.settings import Settings
@@ -99,92 +100,6 @@ def object_info_calls(kit: Kit, monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 # -- UI workflow builder -----------------------------------------------------------------
-
-
-class UIGraph:
-    """Builds a UI-format graph (root or subgraph definition) the way the editor saves it."""
-
-    def __init__(self) -> None:
-        self.nodes: list[dict[str, Any]] = []
-        self.links: list[list[Any]] = []
-        self.subgraphs: list[dict[str, Any]] = []
-
-    def node(
-        self,
-        node_id: int,
-        node_type: str,
-        *,
-        inputs: Sequence[tuple[str, str]] = (),
-        outputs: Sequence[str] = (),
-        widgets: list[Any] | None = None,
-        mode: int = 0,
-        title: str | None = None,
-    ) -> None:
-        node: dict[str, Any] = {
-            "id": node_id,
-            "type": node_type,
-            "pos": [100 * node_id, 100],
-            "size": [200, 80],
-            "flags": {},
-            "order": len(self.nodes),
-            "mode": mode,
-            "inputs": [{"name": n, "type": t, "link": None} for n, t in inputs],
-            "outputs": [{"name": t, "type": t, "links": []} for t in outputs],
-            "properties": {"Node name for S&R": node_type},
-        }
-        if widgets is not None:
-            node["widgets_values"] = widgets
-        if title is not None:
-            node["title"] = title
-        self.nodes.append(node)
-
-    def link(self, origin: int, slot: int, target: int, input_name: str) -> int:
-        link_id = len(self.links) + 1
-        node = next(n for n in self.nodes if n["id"] == target)
-        index = next((i for i, s in enumerate(node["inputs"]) if s["name"] == input_name), None)
-        if index is None:  # a widget converted to a socket
-            node["inputs"].append(
-                {"name": input_name, "type": "*", "link": None, "widget": {"name": input_name}}
-            )
-            index = len(node["inputs"]) - 1
-        node["inputs"][index]["link"] = link_id
-        if origin >= 0:
-            source = next(n for n in self.nodes if n["id"] == origin)
-            source["outputs"][slot]["links"].append(link_id)
-        self.links.append([link_id, origin, slot, target, index, node["inputs"][index]["type"]])
-        return link_id
-
-    def workflow(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "last_node_id": max((n["id"] for n in self.nodes), default=0),
-            "last_link_id": len(self.links),
-            "nodes": self.nodes,
-            "links": self.links,
-            "groups": [],
-            "config": {},
-            "extra": {},
-            "version": 0.4,
-        }
-        if self.subgraphs:
-            data["definitions"] = {"subgraphs": self.subgraphs}
-        return data
-
-    def as_subgraph(
-        self,
-        sub_id: str,
-        inputs: Sequence[tuple[str, str, Sequence[int]]],
-        outputs: Sequence[tuple[str, str, Sequence[int]]],
-    ) -> dict[str, Any]:
-        keys = ("id", "origin_id", "origin_slot", "target_id", "target_slot", "type")
-        return {
-            "id": sub_id,
-            "name": "witness test subgraph",
-            "inputs": [{"name": n, "type": t, "linkIds": list(ids)} for n, t, ids in inputs],
-            "outputs": [{"name": n, "type": t, "linkIds": list(ids)} for n, t, ids in outputs],
-            "nodes": self.nodes,
-            "links": [dict(zip(keys, link, strict=True)) for link in self.links],
-            "widgets": [],
-        }
 
 
 def basic_ui() -> dict[str, Any]:

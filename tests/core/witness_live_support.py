@@ -48,25 +48,6 @@ DRAIN_LIMIT = 60.0
 # --------------------------------------------------------------------------------------------
 
 
-def png(
-    width: int = 4, height: int = 4, rgba: tuple[int, int, int, int] = (255, 0, 0, 255)
-) -> bytes:
-    """A valid 8-bit RGBA PNG of one colour."""
-    raw = b"".join(b"\x00" + bytes(rgba) * width for _ in range(height))
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(raw))
-        + chunk(b"IEND", b"")
-    )
-
-
 def wav(seconds: float = 0.25, rate: int = 8000, freq: float = 440.0) -> bytes:
     """A mono 16-bit PCM WAV with a sine tone (made with the stdlib ``wave`` module)."""
     frames = b"".join(

@@ -24,6 +24,7 @@ import pytest
 import websocket
 
 from scripts.comfyui_server import TINY_CHECKPOINT, ComfyServer
+from tests.support.images import png_size
 from witness.config.settings import Settings
 from witness.utils.http_client import HttpClient
 from witness.utils.paths import route
@@ -42,14 +43,6 @@ def txt2img(*, steps: int | None = None, prefix: str = "witness_txt2img") -> dic
         prompt[SAMPLER]["inputs"]["steps"] = steps
     prompt[SAVE]["inputs"]["filename_prefix"] = prefix
     return prompt
-
-
-def png_size(data: bytes) -> tuple[int, int]:
-    """(width, height) from a PNG's IHDR chunk."""
-    assert data[:8] == PNG_MAGIC, "not a PNG"
-    assert data[12:16] == b"IHDR"
-    width, height = struct.unpack(">II", data[16:24])
-    return width, height
 
 
 @dataclass
