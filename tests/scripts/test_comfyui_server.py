@@ -17,6 +17,21 @@ from scripts import comfyui_server as cs
 REPO = Path(__file__).resolve().parents[2]
 
 
+def server_cli(
+    command: str, *, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python scripts/comfyui_server.py COMMAND`` from the repository root."""
+    return subprocess.run(
+        [sys.executable, "scripts/comfyui_server.py", command],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def test_port_in_use_is_refused_before_starting() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -80,26 +95,10 @@ def _fake_run_factory(real: Callable[..., None]) -> Callable[..., None]:
 
 def test_cli_status_and_stop_without_a_server(tmp_path: Path) -> None:
     env = {**os.environ, "WITNESS_COMFYUI_HOME": str(tmp_path)}
-    done = subprocess.run(
-        [sys.executable, "scripts/comfyui_server.py", "status"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = server_cli("status", env=env)
     assert done.returncode == 1
     assert "not running (not installed)" in done.stdout
-    done = subprocess.run(
-        [sys.executable, "scripts/comfyui_server.py", "stop"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = server_cli("stop", env=env)
     assert done.returncode == 0
     assert "no server was running" in done.stdout
 
@@ -111,40 +110,19 @@ def test_detached_server_start_status_stop(tmp_path: Path) -> None:
     state_before = cs.read_state()
     if state_before is not None:
         pytest.skip("a detached server is already running; not touching it")
-    done = subprocess.run(
-        [sys.executable, "scripts/comfyui_server.py", "start"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    done = server_cli("start", timeout=300)
     try:
         assert done.returncode == 0, done.stderr
         url = done.stdout.strip().splitlines()[-1]
         assert url.startswith("http://127.0.0.1:")
-        status = subprocess.run(
-            [sys.executable, "scripts/comfyui_server.py", "status"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        status = server_cli("status")
         assert status.returncode == 0
         assert f"running at {url}" in status.stdout
         state = cs.read_state()
         assert state is not None
         pid = int(state["pid"])
     finally:
-        stop = subprocess.run(
-            [sys.executable, "scripts/comfyui_server.py", "stop"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        stop = server_cli("stop", timeout=120)
     assert stop.returncode == 0
     assert "stopped" in stop.stdout
     assert not cs._alive(pid)
