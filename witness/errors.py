@@ -34,6 +34,7 @@ catches them all. The tree::
     ├── UnsafeOutputError            the server named an output file that cannot be fetched safely
     ├── ExecutionError               a prompt failed or was interrupted (raise_for_status)
     ├── WaitTimeoutError             a wait's deadline passed
+    │   └── WitnessTimeoutError      a call's one Deadline passed (names the stage)
     ├── PromptLostError              the prompt is in neither queue nor history (server restarted)
     └── RunningHubError              the RunningHub cloud API answered with an error code
 
@@ -77,6 +78,7 @@ __all__ = [
     "UnsafeOutputError",
     "UploadError",
     "WaitTimeoutError",
+    "WitnessTimeoutError",
     "WebSocketError",
     "WitnessError",
     "WorkflowError",
@@ -640,6 +642,32 @@ class WaitTimeoutError(WitnessError, TimeoutError):
         super().__init__(message)
         self.timeout = timeout
         self.what = what
+
+
+class WitnessTimeoutError(WaitTimeoutError):
+    """The one deadline of a call passed (``execute(timeout=T)``), naming the stage it hit.
+
+    Attributes:
+        stage: The pipeline stage that was running: ``load``, ``convert``, ``validate``,
+            ``upload``, ``submit``, ``wait`` or ``assemble`` (or a backend's own step).
+        prompt_id: The prompt, when one had been submitted.
+        result: The partial :class:`~witness.core.results.ExecuteResult` (status
+            ``"timeout"``, outputs finished so far) when the deadline passed while waiting.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        timeout: float,
+        stage: str,
+        prompt_id: str | None = None,
+        result: Any = None,
+    ) -> None:
+        super().__init__(message, timeout=timeout, what=prompt_id or stage)
+        self.stage = stage
+        self.prompt_id = prompt_id
+        self.result = result
 
 
 class PromptLostError(WitnessError):
