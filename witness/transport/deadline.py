@@ -9,12 +9,19 @@ time limit; a stage that needs a shorter one asks for :meth:`Deadline.clamp`.
 
 from __future__ import annotations
 
+import contextvars
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from witness.errors import WitnessTimeoutError
 
-__all__ = ["Deadline"]
+__all__ = ["Deadline", "current_deadline"]
+
+_CURRENT: contextvars.ContextVar[Deadline | None] = contextvars.ContextVar(
+    "witness_deadline", default=None
+)
 
 #: The smallest timeout handed to a socket (a zero or negative one means "block" to some APIs).
 MIN_TIMEOUT = 0.05
@@ -97,3 +104,31 @@ class Deadline:
         if detail:
             text += f" ({detail})"
         return WitnessTimeoutError(text, timeout=limit, stage=stage)
+
+    @contextmanager
+    def scope(self) -> Iterator[Deadline]:
+        """Make this the deadline of every request sent from this thread/context inside the
+        ``with`` block that is not given one explicitly (see :func:`current_deadline`).
+
+        A nested scope can only shorten the limit: the earlier of the two deadlines applies.
+        """
+        outer = _CURRENT.get()
+        inner = self if outer is None or outer.at is None else self.earliest(outer)
+        token = _CURRENT.set(inner)
+        try:
+            yield inner
+        finally:
+            _CURRENT.reset(token)
+
+    def earliest(self, other: Deadline) -> Deadline:
+        """Whichever of the two deadlines comes first."""
+        if other.at is None:
+            return self
+        if self.at is None or other.at < self.at:
+            return other
+        return self
+
+
+def current_deadline() -> Deadline | None:
+    """The deadline of the innermost :meth:`Deadline.scope` active here, else ``None``."""
+    return _CURRENT.get()

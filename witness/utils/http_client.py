@@ -36,6 +36,7 @@ from witness.errors import (
     TransportError,
     error_class_for_status,
 )
+from witness.transport.deadline import Deadline, current_deadline
 from witness.utils.redact import SecretFilter, redact_text, redact_url, scrub_exception
 
 __all__ = ["HttpClient", "Timeout"]
@@ -140,6 +141,7 @@ class HttpClient:
         timeout: Timeout | None = None,
         api: bool = True,
         idempotent: bool | None = None,
+        deadline: Deadline | None = None,
     ) -> requests.Response:
         """Send one request and return the successful response.
 
@@ -157,6 +159,9 @@ class HttpClient:
             api: Use the ``/api`` prefix.
             idempotent: Whether retrying is safe. Defaults to ``True`` for GET, HEAD, OPTIONS,
                 PUT and DELETE and ``False`` otherwise; POST /prompt is never retried.
+            deadline: The call's deadline (default: the one of the active
+                :meth:`Deadline.scope`, if any): connect and read timeouts are clamped to the
+                time left, and no retry waits past it.
 
         Returns:
             The response, status 2xx.
@@ -176,6 +181,7 @@ class HttpClient:
         query = {**self.settings.query_params}
         if params:
             query.update({k: _query_value(v) for k, v in params.items() if v is not None})
+        deadline = deadline if deadline is not None else current_deadline()
         effective_timeout = self._timeout(timeout)
         retryable = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
         attempts = 1 + (self.settings.retries if retryable else 0)
@@ -183,7 +189,9 @@ class HttpClient:
             # A multipart body built from file objects cannot be replayed safely.
             attempts = 1
         for attempt in range(attempts):
-            last = attempt == attempts - 1
+            last = attempt == attempts - 1 or (deadline is not None and deadline.expired())
+            if deadline is not None:
+                effective_timeout = _clamp(effective_timeout, deadline)
             started = time.perf_counter()
             try:
                 response = self._send(
@@ -505,6 +513,11 @@ def _query_value(value: Any) -> Any:
     if isinstance(value, bool):
         return "true" if value else "false"
     return value
+
+
+def _clamp(timeout: tuple[float, float], deadline: Deadline) -> tuple[float, float]:
+    connect, read = timeout
+    return (deadline.clamp(connect) or connect, deadline.clamp(read) or read)
 
 
 def _connect_part(timeout: tuple[float, float]) -> float:
