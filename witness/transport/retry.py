@@ -53,7 +53,7 @@ class RetryPolicy:
         hinted = parse_retry_after(retry_after)
         if hinted is not None:
             return min(hinted, self.max_retry_after)
-        base = min(self.max_backoff, self.backoff * (2**attempt))
+        base: float = min(self.max_backoff, self.backoff * float(2**attempt))
         return base * (1.0 - self.jitter * random.random())  # noqa: S311 - jitter, not crypto
 
     def sleep(
@@ -90,7 +90,5 @@ def parse_retry_after(value: str | None) -> float | None:
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
-        return None
-    if when is None:
         return None
     return max(0.0, when.timestamp() - time.time())
