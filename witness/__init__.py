@@ -11,9 +11,14 @@ Example:
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import TYPE_CHECKING, Any
 
 from witness._version import __version__
+
+# Like requests and urllib3: the library's warnings stay silent unless the application
+# configures logging (no "last resort" lines on stderr).
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 if TYPE_CHECKING:
     from witness.api_clients import (

@@ -19,9 +19,7 @@ import argparse
 import gzip
 import json
 import logging
-import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -30,6 +28,7 @@ from witness.config.settings import Settings
 from witness.core.ui_convert import is_ui_format, ui_to_api
 from witness.errors import WitnessError
 from witness.transport.http import HttpClient
+from witness.utils.files import atomic_writer
 
 __all__ = ["main"]
 
@@ -141,17 +140,10 @@ def _fetch_object_info(url: str) -> Any:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    directory = path.parent if str(path.parent) else Path()
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+        with atomic_writer(path, suffix=".tmp") as fh:
+            fh.write(text.encode("utf-8"))
     except OSError as exc:
-        raise CliError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
         raise CliError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 

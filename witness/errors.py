@@ -628,7 +628,25 @@ class UploadError(WitnessError):
 
 class UnsafeOutputError(WitnessError):
     """The server named an output file that cannot be fetched safely (an absolute path or
-    ``..``); it is never written anywhere."""
+    ``..``); it is never written anywhere.
+
+    Raised by ``ExecuteResult.save`` after every safe file was saved.
+
+    Attributes:
+        refused: The refused server names (``subfolder/filename`` as the server gave them).
+        saved: The paths that were written anyway (every safe file of the call).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        refused: tuple[str, ...] = (),
+        saved: tuple[Any, ...] = (),
+    ) -> None:
+        super().__init__(message)
+        self.refused = refused
+        self.saved = saved
 
 
 class ExecutionError(WitnessError):

@@ -107,7 +107,12 @@ def user_header(user: str | None) -> dict[str, str] | None:
     """The ``comfy-user`` header for a per-call user override (``None``: use the settings)."""
     if user is None:
         return None
-    return {"comfy-user": check_text(user, "user")}
+    check_text(user, "user")
+    if any((ord(c) < 32 and c != "\t") or ord(c) == 127 for c in user):
+        raise InvalidArgumentError(
+            "user", "contains a control character; an HTTP header value cannot carry it"
+        )
+    return {"comfy-user": user}
 
 
 def unexpected_shape(

@@ -2,6 +2,10 @@
 
 Priority, highest first: explicit argument > process environment > ``.env`` file > default.
 
+``Witness()`` reads ``.env`` from the current working directory when it is constructed (never
+at import): pass ``dotenv_path=False`` or set ``WITNESS_NO_DOTENV=1`` to turn that off, or
+``dotenv_path=...`` to read another file.
+
 ``Settings(...)`` uses only its arguments and the defaults. ``Settings.from_env(...)`` layers
 the environment (and, when asked, a ``.env`` file) under explicit overrides. Nothing is read at
 import time, and there is no module-level settings object.
@@ -30,17 +34,21 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from witness.errors import ConfigError
 
-__all__ = ["ENV_VARS", "Settings"]
+__all__ = ["ENV_VARS", "NO_DOTENV_VAR", "Settings", "default_dotenv"]
 
 DEFAULT_API_URL = "http://127.0.0.1:8188"
+
+#: Set to ``1``/``true``/``yes``/``on`` to stop ``Witness()`` reading ``./.env``.
+NO_DOTENV_VAR = "WITNESS_NO_DOTENV"
 
 # field name -> environment variable names, first found wins
 ENV_VARS: dict[str, tuple[str, ...]] = {
@@ -141,6 +149,47 @@ def _check_http_url(name: str, value: str, schemes: tuple[str, ...]) -> str:
     return urlunsplit((parts.scheme.lower(), parts.netloc, parts.path.rstrip("/"), "", ""))
 
 
+#: An HTTP header or cookie name (RFC 9110 ``token``).
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+#: What no header value may hold: control characters (CR/LF would inject headers), DEL.
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def _check_header_value(name: str, value: str, *, unicode_ok: bool = False) -> None:
+    """Refuse a value that cannot travel in an HTTP header, without ever showing it.
+
+    Args:
+        name: The setting, as the error names it (``api_key``, ``headers['X-Token']``).
+        value: The value to check.
+        unicode_ok: The value may hold non-ASCII text (sent as UTF-8, how the ComfyUI
+            server's aiohttp decodes header values); otherwise it must be ASCII, because a
+            header cannot carry other text portably (``requests`` would send Latin-1 or fail).
+    """
+    bad = _CONTROL.search(value)
+    if bad:
+        raise ConfigError(
+            name,
+            "<hidden>",
+            f"contains the control character {ord(bad.group()):#04x} at position {bad.start()}; "
+            "an HTTP header value cannot carry it",
+        )
+    if not unicode_ok and not value.isascii():
+        where = next(i for i, c in enumerate(value) if not c.isascii())
+        raise ConfigError(
+            name,
+            "<hidden>",
+            f"contains a non-ASCII character at position {where}; an HTTP header value "
+            "cannot carry it (percent-encode or base64-encode it first)",
+        )
+
+
+def _check_header_name(kind: str, name: str) -> None:
+    if not _TOKEN.fullmatch(name):
+        raise ConfigError(
+            kind, name, f"{name!r} is not a valid name (letters, digits and !#$%&'*+.^_`|~-)"
+        )
+
+
 def _positive(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigError(name, value, "must be a number of seconds")
@@ -168,7 +217,9 @@ class Settings:
         retries: How many times an idempotent request is retried after a connection failure
             or a 502/503/504 answer.
         retry_backoff: First retry delay in seconds; doubles each retry (capped at 8 s).
-        user: Value of the ``comfy-user`` header for servers started with ``--multi-user``.
+        user: Value of the ``comfy-user`` header for servers started with ``--multi-user``
+            (any text without control characters; non-ASCII ids are sent as UTF-8, which
+            is how the server decodes the header).
         verify: TLS verification: ``True``, ``False`` or a CA bundle path.
     """
 
@@ -212,10 +263,18 @@ class Settings:
             if not isinstance(value, Mapping):
                 raise ConfigError(name, "<hidden>", "must be a mapping of names to strings")
             set_(self, name, {str(k): str(v) for k, v in value.items()})
+        for kind in ("cookies", "headers"):
+            for key, item in getattr(self, kind).items():
+                _check_header_name(kind, key)
+                _check_header_value(f"{kind}[{key!r}]", item)
         if self.api_key is not None and (not isinstance(self.api_key, str) or not self.api_key):
             raise ConfigError("api_key", "<hidden>", "must be a non-empty string")
+        if self.api_key is not None:
+            _check_header_value("api_key", self.api_key)
         if self.user is not None and not isinstance(self.user, str):
-            raise ConfigError("user", self.user, "must be a string")
+            raise ConfigError("user", "<hidden>", "must be a string")
+        if self.user is not None:
+            _check_header_value("user", self.user, unicode_ok=True)
         if not isinstance(self.verify, bool | str):
             raise ConfigError("verify", self.verify, "must be a bool or a CA bundle path")
 
@@ -285,6 +344,33 @@ class Settings:
             cls, ENV_VARS, _PARSERS, dotenv_path=dotenv_path, environ=environ, overrides=overrides
         )
         return _build(cls, values, sources)
+
+
+def default_dotenv(
+    dotenv_path: str | os.PathLike[str] | Literal[False] | None,
+    *,
+    environ: Mapping[str, str] | None = None,
+) -> Path | None:
+    """The ``.env`` file a :class:`~witness.Witness` reads, decided when it is constructed.
+
+    Args:
+        dotenv_path: A file to read (it must exist); ``False`` for none; ``None`` for
+            ``.env`` in the current working directory, when there is one and
+            ``WITNESS_NO_DOTENV`` is not set to a true value.
+        environ: The environment to consult; defaults to ``os.environ``.
+
+    Returns:
+        The file to pass to :meth:`Settings.from_env`, or ``None`` for none.
+    """
+    if dotenv_path is False:
+        return None
+    if dotenv_path is not None:
+        return Path(dotenv_path)
+    env = os.environ if environ is None else environ
+    if env.get(NO_DOTENV_VAR, "").strip().lower() in {"1", "true", "yes", "on"}:
+        return None
+    candidate = Path.cwd() / ".env"
+    return candidate if candidate.is_file() else None
 
 
 def _lookup(

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import random
 import re
 from collections.abc import Callable, Mapping
@@ -260,6 +261,14 @@ class Signature:
     def required(self) -> tuple[str, ...]:
         """Names of the required parameters."""
         return tuple(name for name, p in self.params.items() if p.required)
+
+    def param_inputs(self) -> dict[tuple[str, str], str]:
+        """``(node_id, input_name)`` → the parameter that sets it (first one wins)."""
+        found: dict[tuple[str, str], str] = {}
+        for name, param in self.params.items():
+            for target in param.targets:
+                found.setdefault((target.node_id, target.field), name)
+        return found
 
     def output_names_by_node(self) -> dict[str, list[str]]:
         """Node id → the output names reported for it (node id when not named)."""
@@ -672,7 +681,15 @@ def _make_param(name: str, found: list[ParamTarget]) -> Param:
 # --------------------------------------------------------------------------------------------
 
 
+def _short_repr(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _json_problem(value: Any, path: str = "") -> str | None:
+    if isinstance(value, float) and not math.isfinite(value):
+        where = f" at {path}" if path else ""
+        return f"{value!r}{where} is not a finite number (JSON cannot carry NaN or infinity)"
     if value is None or isinstance(value, str | bool | int | float):
         return None
     if isinstance(value, list | tuple):
@@ -755,6 +772,12 @@ def apply(
         InvalidArgumentError: ``params`` has non-string keys, or the signature does not belong
             to this workflow.
     """
+    if params is not None and not isinstance(params, Mapping):
+        raise InvalidArgumentError(
+            "params",
+            f"must be a mapping of parameter name to value (a dict), got "
+            f"{type(params).__name__} {_short_repr(params)}",
+        )
     given: dict[str, Any] = {}
     for key, value in (params or {}).items():
         if not isinstance(key, str):

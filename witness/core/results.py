@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from witness.core.dsl import Signature
-from witness.errors import ExecutionError, InvalidArgumentError, WitnessError
+from witness.errors import ExecutionError, InvalidArgumentError, UnsafeOutputError, WitnessError
 from witness.utils.files import safe_filename, unique_path
 from witness.utils.media import (
     ANIMATABLE_EXTENSIONS,
@@ -253,6 +253,8 @@ class ExecuteResult:
         Raises:
             InvalidArgumentError: Unknown kind.
             WitnessError: The result has no downloader (it was not produced by an executor).
+            UnsafeOutputError: After every safe file was saved, when the server named some
+                files unsafely; ``refused`` lists those names, ``saved`` the written paths.
             Whatever the downloader raises (the partial file of that download is removed).
         """
         wanted: set[str] | None = None
@@ -275,12 +277,18 @@ class ExecuteResult:
         base.mkdir(parents=True, exist_ok=True)
         taken: set[str] = set()
         written: list[Path] = []
+        refused: list[tuple[OutputFile, UnsafeOutputError]] = []
         for item in selected:
             name = safe_filename(item.filename, default=f"{item.var}_{item.kind}")
             path = _claim(base, name, taken, overwrite=overwrite)
             try:
                 assert self.downloader is not None  # noqa: S101 - checked above
                 size = self.downloader(item, path)
+            except UnsafeOutputError as exc:
+                path.unlink(missing_ok=True)
+                taken.discard(path.name.casefold())
+                refused.append((item, exc))
+                continue
             except BaseException:
                 path.unlink(missing_ok=True)
                 raise
@@ -295,6 +303,18 @@ class ExecuteResult:
                     )
                     path.write_text(text, encoding="utf-8")
                     written.append(path)
+        if refused:
+            names = tuple(
+                f"{item.subfolder}/{item.filename}" if item.subfolder else item.filename
+                for item, _ in refused
+            )
+            error = UnsafeOutputError(
+                f"saved {len(written)} file(s) into {base}; refused {len(names)} output "
+                f"file(s) the server named unsafely: {', '.join(repr(n) for n in names)}",
+                refused=names,
+                saved=tuple(written),
+            )
+            raise error from refused[0][1]
         return written
 
 
@@ -313,7 +333,7 @@ def _claim(base: Path, name: str, taken: set[str], *, overwrite: bool) -> Path:
         if overwrite:
             return path
         try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
         except FileExistsError:
             continue  # somebody else took it meanwhile: try the next number
         os.close(fd)

@@ -162,9 +162,7 @@ class MediaResolver:
         if isinstance(value, os.PathLike):
             path = Path(os.fspath(value)).expanduser()
             if not path.is_file():
-                raise UploadError(
-                    f"media param {name!r}: local file {str(path)!r} does not exist", param=name
-                )
+                raise _not_a_file(name, "local file", path)
             return self._upload(name, folder, path, path.name)
         if isinstance(value, bytes | bytearray | memoryview):
             data = bytes(value)
@@ -183,9 +181,7 @@ class MediaResolver:
             if local.is_file():
                 return self._upload(name, folder, local, local.name)
             if local.is_absolute() or text.startswith(_LOCAL_PREFIXES) or local.is_dir():
-                raise UploadError(
-                    f"media param {name!r}: local file {text!r} does not exist", param=name
-                )
+                raise _not_a_file(name, "local file", local)
             annotated = _ANNOTATED.match(text)
             if annotated:
                 return self._existing(
@@ -239,9 +235,7 @@ class MediaResolver:
         if isinstance(mask, str):
             mask = Path(mask).expanduser()
         if isinstance(mask, os.PathLike) and not Path(os.fspath(mask)).is_file():
-            raise UploadError(
-                f"media param {name!r}: mask file {mask!s} does not exist", param=name
-            )
+            raise _not_a_file(name, "mask file", Path(os.fspath(mask)))
         stored = self._files.upload_mask(mask, original, type=folder)
         self.uploaded.append(stored)
         return stored.input_value
@@ -296,3 +290,12 @@ def _read_all(handle: IO[bytes] | Any, name: str) -> bytes:
 
 
 Resolver = Callable[[Param, ParamTarget, Any], str]
+
+
+def _not_a_file(param: str, what: str, path: Path) -> UploadError:
+    """The error for a local path that cannot be uploaded: a directory, or nothing there."""
+    if path.is_dir():
+        return UploadError(
+            f"media param {param!r}: {str(path)!r} is a directory, not a file", param=param
+        )
+    return UploadError(f"media param {param!r}: {what} {str(path)!r} does not exist", param=param)

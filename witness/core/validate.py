@@ -41,7 +41,7 @@ import logging
 import math
 import threading
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from witness.errors import WorkflowValidationError
@@ -116,6 +116,8 @@ class Problem:
         suggestions: Close valid alternatives (combo choices, class names, input names,
             output slots), best first.
         related_nodes: Other nodes involved (the whole cycle for ``dependency_cycle``).
+        param: The workflow's DSL parameter that sets this input, when known (see the
+            ``params`` argument of :func:`validate_prompt`).
     """
 
     node_id: str | None
@@ -128,6 +130,7 @@ class Problem:
     message: str
     suggestions: tuple[str, ...] = ()
     related_nodes: tuple[str, ...] = ()
+    param: str | None = None
 
     @property
     def where(self) -> str:
@@ -142,6 +145,8 @@ class Problem:
             text += f' "{self.title}"'
         if self.input_name is not None:
             text += f", input {self.input_name!r}"
+        if self.param is not None:
+            text += f" (param {self.param!r})"
         return text
 
     def __str__(self) -> str:
@@ -461,6 +466,8 @@ def validate_prompt(
     object_info: Mapping[str, Any] | NodeCatalog,
     *,
     outputs: Iterable[str] | None = None,
+    strict: bool = True,
+    params: Mapping[tuple[str, str], str] | None = None,
 ) -> list[Problem]:
     """Check an API-format prompt against the server's node definitions.
 
@@ -472,6 +479,12 @@ def validate_prompt(
             (faster when validating several prompts).
         outputs: Like ``partial_execution_targets`` of ``POST /prompt``: only these output
             nodes count (``None``: every output node).
+        strict: Also flag numbers the server would silently cast (default): a ``bool`` for
+            an INT or FLOAT input, a non-integral float for an INT input (the server
+            truncates ``12.7`` to ``12``), NaN or infinity for any number. ``False`` keeps
+            exactly the server's lenient verdict.
+        params: ``(node_id, input_name)`` → the DSL parameter that set it (e.g.
+            ``Signature.param_inputs()``); such problems name the parameter.
 
     Returns:
         Every problem found, ordered by node (prompt order) then input; empty when the
@@ -488,7 +501,14 @@ def validate_prompt(
                 f"{type(prompt).__name__}",
             )
         ]
-    problems = _Validator(prompt, catalog, outputs).run()
+    problems = _Validator(prompt, catalog, outputs, strict=strict).run()
+    if params:
+        problems = [
+            replace(p, param=params.get((p.node_id, p.input_name)))
+            if p.node_id is not None and p.input_name is not None
+            else p
+            for p in problems
+        ]
     logger.debug("validated a prompt of %d nodes: %d problems", len(prompt), len(problems))
     return problems
 
@@ -497,8 +517,14 @@ class _Validator:
     """One validation run: loads every node, then walks the graph from the outputs."""
 
     def __init__(
-        self, prompt: Mapping[str, Any], catalog: NodeCatalog, targets: Iterable[str] | None
+        self,
+        prompt: Mapping[str, Any],
+        catalog: NodeCatalog,
+        targets: Iterable[str] | None,
+        *,
+        strict: bool = True,
     ) -> None:
+        self.strict = strict
         self.prompt = prompt
         self.catalog = catalog
         self.targets = None if targets is None else {str(t) for t in targets}
@@ -810,6 +836,12 @@ class _Validator:
         if isinstance(value, Mapping) and "__value__" in value:
             value = value["__value__"]
         kind = ispec.type if isinstance(ispec.type, str) else "COMBO"
+        cast = _silent_cast(kind, value) if self.strict else None
+        if cast is not None:
+            self._flag(
+                node, "invalid_input_type", cast, name, expected=ispec.describe(), given=value
+            )
+            return
         if kind in _CONVERTERS:
             try:
                 value = _CONVERTERS[kind](value)
@@ -885,6 +917,25 @@ def _matching_slots(source_id: str, source: NodeSpec, ispec: InputSpec) -> tuple
         for i, t in enumerate(source.outputs)
         if types_compatible(t, ispec.type)
     )
+
+
+def _silent_cast(kind: str, value: Any) -> str | None:
+    """What is wrong with a number the server would cast without a word (strict mode)."""
+    if kind not in {"INT", "FLOAT"}:
+        return None
+    if isinstance(value, bool):
+        return (
+            f"{value!r} is a bool, not {'an' if kind == 'INT' else 'a'} {kind} "
+            f"(the server would silently take it as {int(value)})"
+        )
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{_show(value)} is not a finite number"
+    if kind == "INT" and isinstance(value, float) and not value.is_integer():
+        return (
+            f"{value!r} is not a whole number (the server would silently truncate it to "
+            f"{int(value)})"
+        )
+    return None
 
 
 def _plural(count: int, word: str) -> str:

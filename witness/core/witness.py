@@ -32,7 +32,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlencode
 
 from witness.api_clients.file_client import FileClient
@@ -44,7 +44,7 @@ from witness.api_clients.system_client import SystemClient
 from witness.api_clients.types import CancelResult, FileRef
 from witness.api_clients.user_client import UserClient
 from witness.api_clients.websocket_client import PromptEvents, WebSocketClient
-from witness.config.settings import Settings
+from witness.config.settings import Settings, default_dotenv
 from witness.core import dsl
 from witness.core.results import ExecuteResult, OutputFile, assemble
 from witness.core.sources import LoadedWorkflow, load_workflow
@@ -222,7 +222,10 @@ class Witness:
         validate: Check prompts against ``/object_info`` before submitting (default on).
         runninghub_api_key: Enables RunningHub workflow ids (beats ``RUNNINGHUB_API_KEY``).
         runninghub_settings: Complete RunningHub settings instead.
-        dotenv_path: A ``.env`` file to read (lowest priority above defaults).
+        dotenv_path: A ``.env`` file to read (lowest priority above defaults). By default
+            ``.env`` in the current working directory is read when it exists (at
+            construction, never at import); ``False`` (or the environment variable
+            ``WITNESS_NO_DOTENV=1``) reads none.
         **overrides: Any other :class:`~witness.config.settings.Settings` field
             (``read_timeout``, ``retries``, ``user``, ``headers``...).
 
@@ -256,7 +259,7 @@ class Witness:
         validate: bool = True,
         runninghub_api_key: str | None = None,
         runninghub_settings: RunningHubSettings | None = None,
-        dotenv_path: str | Path | None = None,
+        dotenv_path: str | Path | Literal[False] | None = None,
         **overrides: Any,
     ) -> None:
         if executor not in _EXECUTORS:
@@ -264,12 +267,13 @@ class Witness:
         self.default_executor: ExecutorKind = executor
         self.default_timeout = _positive("timeout", timeout)
         self.validate_by_default = validate
+        dotenv_file = default_dotenv(dotenv_path)
         self.settings = (
             settings
             if settings is not None
-            else Settings.from_env(dotenv_path, api_url=api_url, api_key=api_key, **overrides)
+            else Settings.from_env(dotenv_file, api_url=api_url, api_key=api_key, **overrides)
         )
-        self._dotenv_path = dotenv_path
+        self._dotenv_path = dotenv_file
         self._runninghub_key = runninghub_api_key
         self._runninghub_settings = runninghub_settings
         self._runninghub: RunningHubExecutor | None = None
@@ -386,11 +390,16 @@ class Witness:
                 self._catalog = NodeCatalog(self._object_info)
             return self._object_info
 
-    def validate(self, workflow: Any, params: Mapping[str, Any] | None = None) -> list[Problem]:
+    def validate(
+        self, workflow: Any, params: Mapping[str, Any] | None = None, *, strict: bool = True
+    ) -> list[Problem]:
         """Check a workflow against the server's node definitions without submitting it.
 
         Params are applied first (media params must then be server-side names, nothing is
         uploaded). Returns every problem found (empty when the server would accept it).
+        ``strict`` (default) also flags numbers the server would silently cast (a bool for an
+        INT/FLOAT, ``12.7`` for an INT, NaN/infinity); ``strict=False`` keeps exactly the
+        server's lenient verdict.
         """
         loaded = self.load(workflow)
         if loaded.runninghub_id is not None:
@@ -401,12 +410,15 @@ class Witness:
             )
         signature = dsl.parse(loaded.workflow)
         prompt = dsl.apply(loaded.workflow, signature, params, allow_unknown=False)
-        return self._problems(prompt)
+        return self._problems(prompt, signature, strict=strict)
 
-    def _problems(self, prompt: Mapping[str, Any]) -> list[Problem]:
+    def _problems(
+        self, prompt: Mapping[str, Any], signature: dsl.Signature, *, strict: bool = True
+    ) -> list[Problem]:
         self.object_info()
         assert self._catalog is not None  # noqa: S101 - set by object_info()
-        problems = validate_prompt(prompt, self._catalog)
+        names = signature.param_inputs()
+        problems = validate_prompt(prompt, self._catalog, strict=strict, params=names)
         stale = {p.class_type for p in problems if p.kind in _STALE_KINDS and p.class_type}
         if stale:
             # Choice lists (uploaded images, model files) change without a restart, and a
@@ -414,7 +426,7 @@ class Witness:
             # reporting, so a fresh upload is not a false positive.
             self._refresh_classes(stale)
             assert self._catalog is not None  # noqa: S101 - set by _refresh_classes()
-            problems = validate_prompt(prompt, self._catalog)
+            problems = validate_prompt(prompt, self._catalog, strict=strict, params=names)
         return problems
 
     def _refresh_classes(self, class_types: Iterable[str]) -> None:
@@ -639,7 +651,7 @@ class Witness:
             resolve_media=resolver,
         )
         if self.validate_by_default if validate is None else validate:
-            raise_for_problems(self._problems(prompt), prompt)
+            raise_for_problems(self._problems(prompt, signature), prompt)
         prompt_id = str(uuid.uuid4())
         stream = self._track(prompt_id) if kind == "websocket" else None
         try:

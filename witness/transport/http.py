@@ -21,7 +21,6 @@ from __future__ import annotations
 import json as jsonlib
 import logging
 import os
-import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -43,6 +42,7 @@ from witness.errors import (
 from witness.transport.deadline import Deadline, current_deadline
 from witness.transport.errors import describe, request_error, response_error
 from witness.transport.retry import IDEMPOTENT_METHODS, RetryPolicy
+from witness.utils.files import atomic_writer
 from witness.utils.redact import SecretFilter, redact_text, redact_url, scrub_exception
 
 __all__ = ["HttpClient", "PublicClient", "Timeout", "Transport", "retry_policy_of"]
@@ -61,6 +61,13 @@ def retry_policy_of(settings: Settings) -> RetryPolicy:
     return RetryPolicy(
         retries=settings.retries, backoff=settings.retry_backoff, max_backoff=MAX_BACKOFF
     )
+
+
+def wire_headers(headers: Mapping[str, str]) -> dict[str, str | bytes]:
+    """Headers as ``requests`` must get them: a non-ASCII value (only a ``comfy-user`` id
+    passes the settings' checks) goes as UTF-8 bytes, which is how the server's aiohttp
+    decodes header values (``requests`` would otherwise try Latin-1 and fail)."""
+    return {k: v if v.isascii() else v.encode("utf-8") for k, v in headers.items()}
 
 
 def new_session(pool_size: int = 16, session: requests.Session | None = None) -> requests.Session:
@@ -287,7 +294,7 @@ class HttpClient:
     ) -> None:
         self.settings = settings if settings is not None else Settings.from_env()
         self._session = new_session(pool_size, session)
-        self._session.headers.update(self.auth_headers())
+        self._session.headers.update(wire_headers(self.auth_headers()))
         for name, value in self.settings.cookies.items():
             self._session.cookies.set(name, value)
         self._session.verify = self.settings.verify
@@ -412,7 +419,7 @@ class HttpClient:
             json=json,
             data=data,
             files=files,
-            headers=dict(headers) if headers else None,
+            headers=wire_headers(headers) if headers else None,
             stream=stream,
         )
 
@@ -496,19 +503,11 @@ class HttpClient:
             return written
         target = Path(destination)
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(
-            prefix=f".{target.name}.", suffix=".part", dir=target.parent
-        )
-        try:
-            written = 0
-            with os.fdopen(fd, "wb") as handle:
-                for chunk in self.iter_bytes(path, chunk_size=chunk_size, **kwargs):
-                    handle.write(chunk)
-                    written += len(chunk)
-            os.replace(tmp_name, target)
-        except BaseException:
-            Path(tmp_name).unlink(missing_ok=True)
-            raise
+        written = 0
+        with atomic_writer(target) as handle:
+            for chunk in self.iter_bytes(path, chunk_size=chunk_size, **kwargs):
+                handle.write(chunk)
+                written += len(chunk)
         return written
 
     # -- lifecycle ---------------------------------------------------------------------

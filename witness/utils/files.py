@@ -9,13 +9,17 @@ result is cut to a length every common file system accepts, keeping the extensio
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import secrets
+import stat
 import unicodedata
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
-__all__ = ["MAX_NAME_BYTES", "safe_filename", "unique_path"]
+__all__ = ["MAX_NAME_BYTES", "atomic_writer", "safe_filename", "unique_path"]
 
 #: Longest name produced, in UTF-8 bytes (ext4/APFS/NTFS allow 255; room is left for suffixes).
 MAX_NAME_BYTES = 200
@@ -28,6 +32,7 @@ _RESERVED = frozenset(
     | {"COM¹", "COM²", "COM³", "LPT¹", "LPT²", "LPT³"}
 )
 _MAX_EXT_BYTES = 16
+_CREATE_FLAGS = os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_BINARY", 0)
 
 
 def _truncate_utf8(text: str, limit: int) -> str:
@@ -109,3 +114,46 @@ def unique_path(
         tail = f"_{counter}{suffix}"
         candidate = _truncate_utf8(stem, MAX_NAME_BYTES - len(tail.encode("utf-8"))) + tail
     return base / candidate
+
+
+@contextlib.contextmanager
+def atomic_writer(
+    destination: str | os.PathLike[str], *, suffix: str = ".part"
+) -> Iterator[BinaryIO]:
+    """Write ``destination`` atomically, with the mode a plain ``open(destination, "wb")`` gives.
+
+    The bytes go to a hidden temporary file in the same directory, which replaces
+    ``destination`` only when the ``with`` block ends without an exception; on any exception
+    the temporary file is removed and ``destination`` is untouched.
+
+    Unlike :func:`tempfile.mkstemp` (always ``0600``), the temporary file is created with
+    ``0666`` filtered by the process umask (``0644`` under umask ``022``), as ``open`` would;
+    when ``destination`` already exists its permission bits are kept, as ``open`` would.
+
+    Args:
+        destination: The final path (its directory must exist).
+        suffix: Suffix of the temporary file name.
+
+    Yields:
+        The temporary file, open for binary writing.
+    """
+    target = Path(destination)
+    directory = target.parent
+    while True:
+        tmp = directory / f".{target.name}.{secrets.token_hex(4)}{suffix}"
+        try:
+            fd = os.open(tmp, _CREATE_FLAGS, 0o666)
+        except FileExistsError:  # pragma: no cover - 32 random bits collided
+            continue
+        break
+    try:
+        with contextlib.suppress(OSError):
+            existing = os.stat(target)
+            if stat.S_ISREG(existing.st_mode):
+                os.chmod(fd if os.chmod in os.supports_fd else tmp, stat.S_IMODE(existing.st_mode))
+        with os.fdopen(fd, "wb") as handle:
+            yield handle
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
