@@ -67,22 +67,26 @@ class HistoryClient:
         Route: ``GET /history``.
 
         Args:
-            max_items: At most this many entries. Alone, it selects the *newest* N.
-            offset: Skip this many of the oldest entries (with ``max_items``: a page).
+            max_items: At most this many entries. Alone, it selects the *newest* N. Sent as
+                given; 0.3.75 answers 200 to any integer (with an offset, ``0`` still yields
+                one entry; without one, ``max_items < 1`` yields none).
+            offset: Skip this many of the oldest entries (with ``max_items``: a page). A
+                negative offset is sent as given: the server then takes the newest
+                ``max_items`` (or every entry without ``max_items``).
 
         Returns:
             ``{prompt_id: entry}`` in the server's order (oldest first).
 
         Raises:
-            InvalidArgumentError: ``max_items`` < 1 or ``offset`` < 0 or not integers (the
-                server would answer 500).
+            InvalidArgumentError: ``max_items`` or ``offset`` is not an integer (the server
+                would answer 500).
             TransportError: The server could not be reached.
         """
         params: dict[str, Any] = {}
         if max_items is not None:
-            params["max_items"] = check_int(max_items, "max_items", minimum=1)
+            params["max_items"] = check_int(max_items, "max_items")
         if offset is not None:
-            params["offset"] = check_int(offset, "offset", minimum=0)
+            params["offset"] = check_int(offset, "offset")
         data = self._mapping("GET", "/history", params=params)
         return {
             str(pid): HistoryEntry.from_json(str(pid), entry)

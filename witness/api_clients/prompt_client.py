@@ -100,7 +100,8 @@ class PromptClient:
                 ``latent2rgb``, ``taesd``, ``default``; ComfyUI v0.5.0+, ignored before).
             number: Explicit queue priority (lower runs first).
             front: Put the prompt at the front of the queue (not with ``number``).
-            partial_execution_targets: Run only these output node ids.
+            partial_execution_targets: Run only these output node ids (sent as given: ``[]``
+                is answered 400 ``prompt_no_outputs``, raised as PromptValidationError).
             timeout: Request timeout override, seconds or ``(connect, read)``.
 
         Returns:
@@ -144,12 +145,9 @@ class PromptClient:
                 raise InvalidArgumentError(
                     "partial_execution_targets", "must be a list of node ids, not a string"
                 )
-            targets = [str(t) for t in partial_execution_targets]
-            if not targets or not all(targets):
-                raise InvalidArgumentError(
-                    "partial_execution_targets", "must list at least one non-empty node id"
-                )
-            body["partial_execution_targets"] = targets
+            # Sent as given, even empty: the server's verdict (400 ``prompt_no_outputs`` for
+            # ``[]``, a PromptValidationError for an unknown id) comes back typed.
+            body["partial_execution_targets"] = [str(t) for t in partial_execution_targets]
         payload = encode_json(body, "prompt")
         try:
             answer = self._http.request_json(

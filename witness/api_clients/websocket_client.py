@@ -73,9 +73,18 @@ from witness.errors import InvalidArgumentError, WaitTimeoutError, WebSocketErro
 from witness.transport.http import HttpClient
 from witness.utils.redact import redact_url, scrub_exception
 
-__all__ = ["Outcome", "PromptEvents", "Subscription", "WebSocketClient"]
+__all__ = [
+    "DEFAULT_MAX_RECONNECT_TIME",
+    "Outcome",
+    "PromptEvents",
+    "Subscription",
+    "WebSocketClient",
+]
 
 logger = logging.getLogger(__name__)
+
+#: Seconds of failed reconnecting after which a :class:`WebSocketClient` gives up and closes.
+DEFAULT_MAX_RECONNECT_TIME = 60.0
 
 Outcome = Literal["success", "error", "interrupted"]
 EventCallback = Callable[[Event], object]
@@ -353,7 +362,14 @@ class WebSocketClient:
             connection is declared dead and re-opened.
         reconnect: Re-open the socket when it drops; ``False`` closes the client instead.
         max_reconnect_attempts: Attempts in a row before giving up (the client then closes
-            and streams raise :class:`WebSocketError`); ``None`` retries until :meth:`close`.
+            and streams raise :class:`WebSocketError`); ``None``: no limit on the count.
+        max_reconnect_time: Seconds of failed reconnecting after which the client gives up
+            and closes (default 60), so a client that is never closed does not reconnect
+            forever to a server that is gone. ``None`` retries until :meth:`close`. Within
+            the limit a reconnect may reach a *new* server on the same address (a restart):
+            that is intended; every tracked prompt then gets a
+            :class:`~.ws_events.ReconnectedEvent` to reconcile with ``/history`` (a prompt the
+            new server does not know is reported lost by the tracker).
         reconnect_delay: First backoff delay in seconds; doubles per attempt, with jitter.
         max_reconnect_delay: Upper bound of the backoff delay.
         handshake_timeout: Seconds to wait for the server's ``feature_flags`` answer after
@@ -373,6 +389,7 @@ class WebSocketClient:
         ping_timeout: float = 20.0,
         reconnect: bool = True,
         max_reconnect_attempts: int | None = None,
+        max_reconnect_time: float | None = DEFAULT_MAX_RECONNECT_TIME,
         reconnect_delay: float = 0.2,
         max_reconnect_delay: float = 10.0,
         handshake_timeout: float = 3.0,
@@ -381,6 +398,8 @@ class WebSocketClient:
         _check_positive("reconnect_delay", reconnect_delay)
         _check_positive("max_reconnect_delay", max_reconnect_delay)
         _check_positive("handshake_timeout", handshake_timeout)
+        if max_reconnect_time is not None:
+            _check_positive("max_reconnect_time", max_reconnect_time)
         if ping_interval is not None:
             _check_positive("ping_interval", ping_interval)
         if max_reconnect_attempts is not None and (
@@ -400,6 +419,7 @@ class WebSocketClient:
         self.ping_timeout = ping_timeout
         self.reconnect = reconnect
         self.max_reconnect_attempts = max_reconnect_attempts
+        self.max_reconnect_time = max_reconnect_time
         self.reconnect_delay = reconnect_delay
         self.max_reconnect_delay = max_reconnect_delay
         self.handshake_timeout = handshake_timeout
@@ -911,8 +931,20 @@ class WebSocketClient:
 
     def _reconnect_loop(self) -> tuple[websocket.WebSocket | None, list[Event], str | None]:
         attempt = 0
+        give_up_at = (
+            None if self.max_reconnect_time is None else time.monotonic() + self.max_reconnect_time
+        )
         while not self._closing.is_set():
             attempt += 1
+            if give_up_at is not None and time.monotonic() >= give_up_at:
+                return (
+                    None,
+                    [],
+                    (
+                        f"gave up reconnecting after {self.max_reconnect_time:g} s "
+                        f"({attempt - 1} attempts; last error: {self._last_error})"
+                    ),
+                )
             if self.max_reconnect_attempts is not None and attempt > self.max_reconnect_attempts:
                 return (
                     None,
@@ -924,6 +956,8 @@ class WebSocketClient:
                 )
             delay = min(self.max_reconnect_delay, self.reconnect_delay * 2 ** (attempt - 1))
             delay *= 0.75 + random.random() / 2  # noqa: S311 - jitter, not cryptography
+            if give_up_at is not None:
+                delay = max(0.0, min(delay, give_up_at - time.monotonic()))
             self._set_state("reconnecting")
             self._dispatch(
                 ConnectionEvent(

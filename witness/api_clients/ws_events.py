@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import struct
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Literal
 
 __all__ = [
@@ -78,12 +78,16 @@ class Event:
             attributed it; ``None`` for events of no prompt (``status``, ``feature_flags``...).
         attributed: ``True`` when ``prompt_id`` (and a preview's ``node_id``) was inferred by
             the client rather than sent by the server.
+        data: The server's raw ``data`` object of a JSON message, every key kept (fields
+            the typed event does not have, newer servers' additions); empty for binary
+            frames and client events.
     """
 
     TYPE: ClassVar[str] = ""
 
     prompt_id: str | None = None
     attributed: bool = False
+    data: Any = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def type(self) -> str:
@@ -101,14 +105,12 @@ class StatusEvent(Event):
     Attributes:
         queue_remaining: Prompts pending or running, when reported.
         sid: The socket's client id; only in the copy sent right after connecting.
-        data: The raw ``data`` object.
     """
 
     TYPE: ClassVar[str] = "status"
 
     queue_remaining: int | None = None
     sid: str | None = None
-    data: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -325,7 +327,6 @@ class UnknownEvent(Event):
     """
 
     message_type: str = ""
-    data: Any = None
 
     @property
     def type(self) -> str:
@@ -631,7 +632,8 @@ def decode_text(text: str) -> Event:
         data = {}
     if not isinstance(data, Mapping):
         return UnknownEvent(message_type=message_type, data=data)
-    return _decode_json_message(message_type, data)
+    event = _decode_json_message(message_type, data)
+    return event if event.data is data else replace(event, data=data)
 
 
 def decode_binary(frame: bytes) -> Event:
