@@ -268,7 +268,7 @@ def test_case_table(
     prompt: dict[str, Any], expected: set[tuple[str | None, str | None, str]]
 ) -> None:
     original = copy.deepcopy(prompt)
-    problems = validate_prompt(prompt, CATALOG)
+    problems = validate_prompt(prompt, CATALOG, strict=False)  # the server's verdict
     assert flagged(problems) == expected, "\n".join(map(str, problems))
     assert prompt == original  # pure: the prompt is not modified
 

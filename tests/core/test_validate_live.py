@@ -240,7 +240,7 @@ def test_matches_the_server(
     live: Live, request: pytest.FixtureRequest, prompt: dict[str, Any], targets: list[str] | None
 ) -> None:
     case = request.node.callspec.id
-    problems = validate_prompt(prompt, live.catalog, outputs=targets)
+    problems = validate_prompt(prompt, live.catalog, outputs=targets, strict=False)
     verdict = server_verdict(live, prompt, targets)
     report = f"server: {verdict}\nours:\n" + "\n".join(f"  {p}" for p in problems)
 

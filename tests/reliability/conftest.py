@@ -1,6 +1,6 @@
 """Fixtures of the fault and bad-input suite: a Witness on the session server, a local
-reverse proxy that can lie (HTML, 401/403, rewritten answers), and a server that accepts
-connections and never answers."""
+reverse proxy that can lie (HTML, 401/403, rewritten answers), a server that accepts
+connections and never answers, and (autouse) the walk that finds no secret in any error."""
 
 from __future__ import annotations
 
@@ -9,14 +9,18 @@ import http.client
 import http.server
 import socket
 import threading
-from collections.abc import Callable, Iterator
+import types
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
 from witness import Witness
+from witness.config.settings import Settings
+from witness.errors import WitnessError
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -198,3 +202,121 @@ def forget(kit: Witness, comfy_server: object) -> Iterator[Callable[..., None]]:
         for type_, subfolder, filename in files:
             if root is not None and type_ in {"output", "temp"} and "/" not in filename:
                 (Path(root) / type_ / subfolder / filename).unlink(missing_ok=True)
+
+
+# --------------------------------------------------------------------------------------------
+# No secret in any error: every WitnessError created during a reliability test is walked
+# (str, repr, args, every attribute, chained __cause__/__context__, recursively) after the test
+# and must not hold any secret of any Settings built during it.
+# --------------------------------------------------------------------------------------------
+
+_AUTH_HEADERS = frozenset({"authorization", "cookie", "x-api-key", "proxy-authorization"})
+_LEAF_TYPES = (int, float, complex, bool, type(None), type, types.ModuleType, types.FunctionType)
+
+
+@dataclass
+class ErrorCollector:
+    """What the walk saw: the errors created, the secrets configured, and the counts."""
+
+    errors: list[BaseException] = field(default_factory=list)
+    secrets: set[str] = field(default_factory=set)
+    walked: int = 0
+
+    def add_secrets(self, *values: object) -> None:
+        for value in values:
+            if isinstance(value, str) and len(value) >= 4:
+                self.secrets.add(value)
+
+
+#: Totals over the whole session (``test_zz_secret_walk`` checks the walk really ran).
+SESSION_WALK: dict[str, int] = {"errors": 0, "tests": 0}
+
+
+def strings_in(
+    obj: object, path: str = "error", *, _seen: set[int] | None = None, _depth: int = 0
+) -> Iterator[tuple[str, str]]:
+    """``(where, text)`` for every string reachable from ``obj``: an exception's str, repr,
+    args, attributes and chain (``__cause__``, ``__context__``), the items of containers and
+    the attributes of plain objects (bounded depth, no cycles)."""
+    seen = _seen if _seen is not None else set()
+    if _depth > 8 or id(obj) in seen or isinstance(obj, _LEAF_TYPES):
+        return
+    seen.add(id(obj))
+
+    def deeper(child: object, where: str) -> Iterator[tuple[str, str]]:
+        return strings_in(child, where, _seen=seen, _depth=_depth + 1)
+
+    if isinstance(obj, str):
+        yield path, obj
+        return
+    if isinstance(obj, bytes | bytearray | memoryview):
+        yield path, bytes(obj).decode("utf-8", "replace")
+        return
+    if isinstance(obj, BaseException):
+        for render in (str, repr):
+            with contextlib.suppress(Exception):
+                yield f"{render.__name__}({path})", render(obj)
+        yield from deeper(obj.args, f"{path}.args")
+        for name in ("object", "reason", "filename", "filename2", "strerror", "__notes__"):
+            yield from deeper(getattr(obj, name, None), f"{path}.{name}")
+        yield from deeper(obj.__cause__, f"{path}.__cause__")
+        yield from deeper(obj.__context__, f"{path}.__context__")
+    if isinstance(obj, Mapping):
+        for key, value in list(obj.items()):
+            yield from deeper(key, f"{path}.keys()")
+            yield from deeper(value, f"{path}[{key!r}]")
+        return
+    if isinstance(obj, list | tuple | set | frozenset):
+        for index, item in enumerate(list(obj)):
+            yield from deeper(item, f"{path}[{index}]")
+        return
+    attributes = getattr(obj, "__dict__", None)
+    if isinstance(attributes, dict):
+        for name, value in list(attributes.items()):
+            yield from deeper(value, f"{path}.{name}")
+    for slot in getattr(type(obj), "__slots__", ()):
+        yield from deeper(getattr(obj, slot, None), f"{path}.{slot}")
+
+
+def leaks(error: BaseException, secrets: set[str]) -> list[str]:
+    """Where a secret was found anywhere in ``error`` (see :func:`strings_in`)."""
+    return sorted({where for where, text in strings_in(error) if any(s in text for s in secrets)})
+
+
+@pytest.fixture(autouse=True)
+def no_secret_in_errors(monkeypatch: pytest.MonkeyPatch) -> Iterator[ErrorCollector]:
+    """Record every WitnessError and every configured secret of the test; walk them after."""
+    collector = ErrorCollector()
+    original_post_init = Settings.__post_init__
+
+    def post_init(self: Settings) -> None:
+        collector.add_secrets(self.api_key)
+        for name in ("cookies", "query_params"):
+            value = getattr(self, name)
+            if isinstance(value, Mapping):
+                collector.add_secrets(*value.values())
+        if isinstance(self.headers, Mapping):
+            collector.add_secrets(
+                *(v for k, v in self.headers.items() if str(k).lower() in _AUTH_HEADERS)
+            )
+        original_post_init(self)
+
+    def record(cls: type[BaseException], *args: Any, **kwargs: Any) -> BaseException:
+        error: BaseException = super(WitnessError, cls).__new__(cls, *args)  # type: ignore[misc]
+        collector.errors.append(error)
+        return error
+
+    monkeypatch.setattr(Settings, "__post_init__", post_init)
+    monkeypatch.setattr(WitnessError, "__new__", record)
+    yield collector
+    monkeypatch.undo()
+    SESSION_WALK["tests"] += 1
+    SESSION_WALK["errors"] += len(collector.errors)
+    found = {
+        f"{type(e).__name__}: {e!s:.120}": leaks(e, collector.secrets)
+        for e in collector.errors
+        if collector.secrets
+    }
+    bad = {k: v for k, v in found.items() if v}
+    if bad:
+        pytest.fail(f"secrets inside errors raised by this test: {bad}", pytrace=False)

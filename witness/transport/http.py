@@ -447,7 +447,7 @@ class HttpClient:
                 url=redact_url(response.url or "", self.settings.secrets),
                 content_type=response.headers.get("Content-Type", ""),
                 body=self.redact(content[:200].decode("utf-8", "replace")),
-            ) from exc
+            ) from scrub_exception(exc, self.settings.secrets)  # its .doc is the whole body
 
     # -- streaming ---------------------------------------------------------------------
 

@@ -73,7 +73,9 @@ def scrub_exception(exc: BaseException, secrets: Iterable[str] = ()) -> BaseExce
     ``raise WitnessError(...) from exc`` keeps ``exc`` (and its own causes) in every printed
     traceback. requests, urllib3 and websocket-client put the raw URL (with query-string
     tokens) or an echoed response body in their exceptions' ``args``; this rewrites those
-    ``args`` (recursively through nested exceptions, ``__cause__`` and ``__context__``).
+    ``args`` (recursively through nested exceptions, ``__cause__`` and ``__context__``), and
+    drops the ``request``/``response`` objects requests attaches (their headers hold the
+    credentials).
 
     Returns:
         ``exc`` itself, for ``raise ... from scrub_exception(exc, secrets)``.
@@ -97,13 +99,28 @@ def scrub_exception(exc: BaseException, secrets: Iterable[str] = ()) -> BaseExce
                 new_args.append(arg)
         with contextlib.suppress(AttributeError, TypeError):  # exotic exception types
             current.args = tuple(new_args)
-        for attr in ("url", "reason"):
+        attributes = getattr(current, "__dict__", None)
+        names = {"url", "reason", *(attributes if isinstance(attributes, dict) else ())}
+        for attr in sorted(names):
             value = getattr(current, attr, None)
+            cleaned: object = value
             if isinstance(value, str):
-                with contextlib.suppress(AttributeError, TypeError):
-                    setattr(current, attr, scrub_text(value, secrets))
+                # Messages, URLs, and echoed bodies (JSONDecodeError.doc, urllib3's _message).
+                cleaned = scrub_text(value, secrets)
+            elif isinstance(value, bytes):
+                # websocket-client's resp_body: the raw answer to the handshake.
+                cleaned = scrub_text(value.decode("utf-8", "replace"), secrets).encode()
             elif isinstance(value, BaseException):
                 stack.append(value)
+            if cleaned is not value and cleaned != value:
+                with contextlib.suppress(AttributeError, TypeError):
+                    setattr(current, attr, cleaned)
+        # requests' exceptions keep the PreparedRequest (its headers carry the Authorization
+        # header and cookies) and the Response (which links back to it): drop both.
+        for attr in ("request", "response"):
+            if getattr(current, attr, None) is not None:
+                with contextlib.suppress(AttributeError, TypeError):
+                    setattr(current, attr, None)
         for linked in (current.__cause__, current.__context__):
             if linked is not None:
                 stack.append(linked)
