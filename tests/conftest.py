@@ -76,6 +76,12 @@ def private_server() -> Iterator[Callable[..., ComfyServer]]:
             server.stop()
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """A developer's ``./.env`` must not change what the tests talk to (``Witness()`` reads
+    it by default; tests of that behaviour unset this themselves)."""
+    os.environ.setdefault("WITNESS_NO_DOTENV", "1")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark every test that uses a real server as ``integration``."""
     for item in items:
