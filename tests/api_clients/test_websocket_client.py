@@ -47,7 +47,22 @@ from witness.api_clients.ws_events import (
     decode_text,
 )
 from witness.config.settings import Settings
-from witness.errors import InvalidArgumentError, WaitTimeoutError, WebSocketError
+from witness.errors import (
+    ApiError,
+    ForbiddenError,
+    InvalidArgumentError,
+    NotFoundError,
+    RequestTimeoutError,
+    ServerError,
+    ServerUnavailableError,
+    UnauthorizedError,
+    WaitTimeoutError,
+    WebSocketError,
+    WebSocketHandshakeError,
+    WebSocketTimeoutError,
+    WebSocketUnavailableError,
+)
+from witness.transport.deadline import Deadline
 from witness.transport.http import HttpClient
 
 PNG_MAGIC = bytes.fromhex("89504e470d0a1a0a")
@@ -922,3 +937,125 @@ def test_attribution_of_id_less_events(http: HttpClient) -> None:
     assert mine.finished
     assert "p1" not in client.tracked()
     client.close()
+
+
+# -- the handshake maps failures like HTTP does ---------------------------------------------
+
+
+class StatusServer:
+    """Answers every websocket upgrade with one HTTP error status and a JSON body."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        self.status = status
+        self.reason = reason
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            with conn:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+                body = json.dumps({"error": f"{self.reason} from the proxy"}).encode()
+                conn.sendall(
+                    (
+                        f"HTTP/1.1 {self.status} {self.reason}\r\n"
+                        "Content-Type: application/json\r\n"
+                        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+                    ).encode()
+                    + body
+                )
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)
+        self.listener.close()
+        self.thread.join(5)
+
+
+@pytest.mark.parametrize(
+    ("status", "reason", "cls"),
+    [
+        (401, "Unauthorized", UnauthorizedError),
+        (403, "Forbidden", ForbiddenError),
+        (404, "Not Found", NotFoundError),
+        (502, "Bad Gateway", ServerError),
+    ],
+)
+def test_handshake_statuses_map_like_http(status: int, reason: str, cls: type[ApiError]) -> None:
+    server = StatusServer(status, reason)
+    try:
+        settings = Settings(api_url=f"http://127.0.0.1:{server.port}", api_key="sekrit-api-key")
+        with HttpClient(settings) as http:
+            client = WebSocketClient(http, reconnect=False)
+            with pytest.raises(cls) as caught:
+                client.connect(timeout=5)
+            client.close()
+            # The same class and fields as the HTTP path gives for that status.
+            with pytest.raises(cls) as over_http:
+                http.request("GET", "/ws")
+    finally:
+        server.close()
+    error = caught.value
+    assert isinstance(error, WebSocketError)
+    assert isinstance(error, WebSocketHandshakeError)
+    assert error.status == status == over_http.value.status
+    assert error.server_message == f"{reason} from the proxy" == over_http.value.server_message
+    assert error.method == "GET"
+    assert f"HTTP {status}" in str(error)
+    assert "sekrit" not in str(error)
+
+
+def test_the_real_servers_origin_check_is_a_forbidden_error(comfy_url: str) -> None:
+    settings = Settings(api_url=comfy_url, headers={"Origin": "http://evil.example"})
+    with HttpClient(settings) as http:
+        client = WebSocketClient(http)
+        with pytest.raises(ForbiddenError) as caught:
+            client.connect(timeout=5)
+        client.close()
+    assert caught.value.status == 403
+    assert isinstance(caught.value, WebSocketError)
+
+
+def test_a_refused_websocket_is_a_server_unavailable_error() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with HttpClient(Settings(api_url=f"http://127.0.0.1:{port}", retries=0)) as http:
+        client = WebSocketClient(http, reconnect=False)
+        with pytest.raises(ServerUnavailableError) as over_ws:
+            client.connect(timeout=2)
+        client.close()
+        with pytest.raises(ServerUnavailableError) as over_http:
+            http.request("GET", "/queue")
+    assert isinstance(over_ws.value, WebSocketUnavailableError)
+    assert over_ws.value.sent is over_http.value.sent is False
+    assert "connection refused" in str(over_ws.value)
+
+
+def test_the_deadline_clamps_the_websocket_connect() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))  # accepts TCP, never upgrades
+    try:
+        settings = Settings(api_url=f"http://127.0.0.1:{listener.getsockname()[1]}")
+        with HttpClient(settings) as http:
+            client = WebSocketClient(http, reconnect=False)
+            started = time.monotonic()
+            with pytest.raises(RequestTimeoutError) as caught:
+                client.connect(timeout=30, deadline=Deadline.after(0.5))
+            elapsed = time.monotonic() - started
+            client.close()
+    finally:
+        listener.close()
+    assert elapsed < 2.0
+    assert isinstance(caught.value, WebSocketTimeoutError)
+    assert caught.value.timeout <= 0.5

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json as jsonlib
 import logging
 import os
+import ssl
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
@@ -319,6 +320,24 @@ class HttpClient:
         if self.settings.user:
             headers["comfy-user"] = self.settings.user
         return headers
+
+    def handshake_headers(self) -> dict[str, str]:
+        """The headers of a websocket upgrade: the User-Agent and :meth:`auth_headers`."""
+        return {"User-Agent": f"witness/{__version__}", **self.auth_headers()}
+
+    def cookie_header(self) -> str | None:
+        """The configured cookies as one ``Cookie`` header value (for the websocket)."""
+        cookies = self.settings.cookies
+        return "; ".join(f"{k}={v}" for k, v in cookies.items()) or None
+
+    def tls_options(self) -> dict[str, Any]:
+        """The TLS settings (``verify``) in websocket-client's ``sslopt`` form."""
+        verify = self.settings.verify
+        if verify is False:
+            return {"cert_reqs": ssl.CERT_NONE, "check_hostname": False}
+        if isinstance(verify, str):
+            return {"ca_cert_path": verify} if os.path.isdir(verify) else {"ca_certs": verify}
+        return {}
 
     def url(self, path: str, *, api: bool = True) -> str:
         """Build the absolute URL of a route.
