@@ -64,6 +64,7 @@ from witness.errors import (
 )
 from witness.transport.deadline import Deadline
 from witness.transport.http import HttpClient
+from witness.transport.retry import RetryPolicy
 
 PNG_MAGIC = bytes.fromhex("89504e470d0a1a0a")
 RUN_TIMEOUT = 60.0
@@ -264,6 +265,13 @@ def test_connect_failure_names_redacted_url() -> None:
         before = set(threading.enumerate())
         with pytest.raises(WebSocketError) as info:
             client.connect(timeout=2)
+        # A refused websocket is a ServerUnavailableError, as a refused HTTP request is.
+        assert isinstance(info.value, ServerUnavailableError)
+        assert isinstance(info.value, WebSocketUnavailableError)
+        assert info.value.sent is False
+        with pytest.raises(ServerUnavailableError) as over_http:
+            http.request("GET", "/queue", retry=RetryPolicy(retries=0))
+        assert over_http.value.sent is False
         message = str(info.value)
         assert "connection refused" in message
         assert f"ws://127.0.0.1:{port}/ws?" in message
@@ -282,9 +290,12 @@ def test_mismatching_origin_is_refused_with_403(comfy_url: str) -> None:
     settings = Settings(api_url=comfy_url, headers={"Origin": "http://evil.example"})
     with HttpClient(settings) as http:
         client = WebSocketClient(http)
-        with pytest.raises(WebSocketError, match="HTTP 403"):
+        with pytest.raises(WebSocketError, match="HTTP 403") as caught:
             client.connect(timeout=5)
         client.close()
+    # The same class and fields as a 403 over HTTP.
+    assert isinstance(caught.value, ForbiddenError)
+    assert caught.value.status == 403
 
 
 def test_invalid_arguments(http: HttpClient) -> None:
@@ -780,22 +791,26 @@ class SilentServer:
                 data += chunk
             request = data.decode("latin-1")
             self.requests.append(request)
-            key = next(
-                line.split(":", 1)[1].strip()
-                for line in request.split("\r\n")
-                if line.lower().startswith("sec-websocket-key:")
-            )
-            accept = base64.b64encode(
-                hashlib.sha1(  # noqa: S324 - mandated by RFC 6455
-                    (key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()
-                ).digest()
-            ).decode()
-            conn.sendall(
-                (
-                    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                    f"Connection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
-                ).encode()
-            )
+            self._respond(conn, request)
+
+    def _respond(self, conn: socket.socket, request: str) -> None:
+        """Accept the upgrade (then stay silent)."""
+        key = next(
+            line.split(":", 1)[1].strip()
+            for line in request.split("\r\n")
+            if line.lower().startswith("sec-websocket-key:")
+        )
+        accept = base64.b64encode(
+            hashlib.sha1(  # noqa: S324 - mandated by RFC 6455
+                (key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()
+            ).digest()
+        ).decode()
+        conn.sendall(
+            (
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+            ).encode()
+        )
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
@@ -942,45 +957,25 @@ def test_attribution_of_id_less_events(http: HttpClient) -> None:
 # -- the handshake maps failures like HTTP does ---------------------------------------------
 
 
-class StatusServer:
+class StatusServer(SilentServer):
     """Answers every websocket upgrade with one HTTP error status and a JSON body."""
 
     def __init__(self, status: int, reason: str) -> None:
         self.status = status
         self.reason = reason
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
+        super().__init__()
 
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            with conn:
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    chunk = conn.recv(4096)
-                    if not chunk:
-                        break
-                    data += chunk
-                body = json.dumps({"error": f"{self.reason} from the proxy"}).encode()
-                conn.sendall(
-                    (
-                        f"HTTP/1.1 {self.status} {self.reason}\r\n"
-                        "Content-Type: application/json\r\n"
-                        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-                    ).encode()
-                    + body
-                )
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.listener.shutdown(socket.SHUT_RDWR)
-        self.listener.close()
-        self.thread.join(5)
+    def _respond(self, conn: socket.socket, request: str) -> None:
+        body = json.dumps({"error": f"{self.reason} from the proxy"}).encode()
+        conn.sendall(
+            (
+                f"HTTP/1.1 {self.status} {self.reason}\r\n"
+                "Content-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+            ).encode()
+            + body
+        )
+        conn.close()
 
 
 @pytest.mark.parametrize(
@@ -1014,33 +1009,6 @@ def test_handshake_statuses_map_like_http(status: int, reason: str, cls: type[Ap
     assert error.method == "GET"
     assert f"HTTP {status}" in str(error)
     assert "sekrit" not in str(error)
-
-
-def test_the_real_servers_origin_check_is_a_forbidden_error(comfy_url: str) -> None:
-    settings = Settings(api_url=comfy_url, headers={"Origin": "http://evil.example"})
-    with HttpClient(settings) as http:
-        client = WebSocketClient(http)
-        with pytest.raises(ForbiddenError) as caught:
-            client.connect(timeout=5)
-        client.close()
-    assert caught.value.status == 403
-    assert isinstance(caught.value, WebSocketError)
-
-
-def test_a_refused_websocket_is_a_server_unavailable_error() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    with HttpClient(Settings(api_url=f"http://127.0.0.1:{port}", retries=0)) as http:
-        client = WebSocketClient(http, reconnect=False)
-        with pytest.raises(ServerUnavailableError) as over_ws:
-            client.connect(timeout=2)
-        client.close()
-        with pytest.raises(ServerUnavailableError) as over_http:
-            http.request("GET", "/queue")
-    assert isinstance(over_ws.value, WebSocketUnavailableError)
-    assert over_ws.value.sent is over_http.value.sent is False
-    assert "connection refused" in str(over_ws.value)
 
 
 def test_the_deadline_clamps_the_websocket_connect() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import http.server
-import socket
+import socketserver
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -12,73 +12,63 @@ from typing import Any
 
 import pytest
 
+from tests.reliability.conftest import free_url
 
-def _serve(handler: Callable[[socket.socket], None]) -> Iterator[str]:
-    """Accept connections on a loopback port and hand each to ``handler`` in a thread."""
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    listener.settimeout(0.1)
-    stop = threading.Event()
-    held: list[socket.socket] = []
+__all__ = ["free_url"]  # a URL where nothing listens (connection refused)
 
-    def loop() -> None:
-        while not stop.is_set():
+
+class _Silent(socketserver.BaseRequestHandler):
+    """Reads whatever comes and never answers, until the client goes away."""
+
+    def handle(self) -> None:
+        self.request.settimeout(0.2)
+        while True:
             try:
-                conn, _ = listener.accept()
+                if not self.request.recv(65536):
+                    return
             except TimeoutError:
                 continue
             except OSError:
                 return
-            held.append(conn)
-            threading.Thread(target=handler, args=(conn,), daemon=True).start()
 
-    thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
+
+class _Closing(socketserver.BaseRequestHandler):
+    """Reads the request, then closes without answering."""
+
+    def handle(self) -> None:
+        self.request.settimeout(5)
+        with contextlib.suppress(OSError):
+            self.request.recv(65536)
+
+
+@contextlib.contextmanager
+def _serve(
+    handler: type[socketserver.BaseRequestHandler],
+    kind: type[socketserver.ThreadingTCPServer] = socketserver.ThreadingTCPServer,
+) -> Iterator[str]:
+    """Run a loopback server with ``handler`` until the block ends; yields its URL."""
+    server = kind(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
-        stop.set()
-        thread.join(2)
-        for conn in held:
-            conn.close()
-        listener.close()
-
-
-@pytest.fixture
-def closed_port_url() -> str:
-    """A URL where nothing listens (connection refused)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.fixture
 def silent_url() -> Iterator[str]:
     """A server that accepts, reads the request, and never answers."""
-
-    def hold(conn: socket.socket) -> None:
-        conn.settimeout(30)
-        try:
-            conn.recv(65536)
-        except OSError:
-            return
-
-    yield from _serve(hold)
+    with _serve(_Silent) as url:
+        yield url
 
 
 @pytest.fixture
 def closing_url() -> Iterator[str]:
     """A server that accepts, reads the request, then closes without answering."""
-
-    def close(conn: socket.socket) -> None:
-        conn.settimeout(5)
-        with contextlib.suppress(OSError):
-            conn.recv(65536)
-        conn.close()
-
-    yield from _serve(close)
+    with _serve(_Closing) as url:
+        yield url
 
 
 @dataclass
@@ -99,36 +89,28 @@ class Recorder:
 @pytest.fixture
 def http_server() -> Iterator[Callable[[], Recorder]]:
     """``http_server() -> Recorder``: plain HTTP servers on their own ports (own origins)."""
-    servers: list[http.server.ThreadingHTTPServer] = []
+    with contextlib.ExitStack() as running:
 
-    def make() -> Recorder:
-        recorder = Recorder()
+        def make() -> Recorder:
+            recorder = Recorder()
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
+            class Handler(http.server.BaseHTTPRequestHandler):
+                def log_message(self, format: str, *args: Any) -> None:
+                    pass
 
-            def do_GET(self) -> None:
-                path = self.path.split("?", 1)[0]
-                recorder.seen.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
-                status, headers, body = recorder.routes.get(path, (404, {}, b"not found"))
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                def do_GET(self) -> None:
+                    headers = {k.lower(): v for k, v in self.headers.items()}
+                    recorder.seen.append((self.path, headers))
+                    answer = recorder.routes.get(self.path.split("?", 1)[0])
+                    status, extra, body = answer or (404, {}, b"not found")
+                    self.send_response(status)
+                    for name, value in extra.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
 
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        server.daemon_threads = True
-        recorder.url = f"http://127.0.0.1:{server.server_address[1]}"
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return recorder
+            recorder.url = running.enter_context(_serve(Handler, http.server.ThreadingHTTPServer))
+            return recorder
 
-    try:
         yield make
-    finally:
-        for server in servers:
-            server.shutdown()
-            server.server_close()

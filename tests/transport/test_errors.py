@@ -29,8 +29,8 @@ def client(url: str, **overrides: object) -> HttpClient:
     return HttpClient(settings.with_overrides(**overrides))
 
 
-def test_a_closed_port_was_not_sent(closed_port_url: str) -> None:
-    with client(closed_port_url) as http, pytest.raises(ServerUnavailableError) as caught:
+def test_a_closed_port_was_not_sent(free_url: str) -> None:
+    with client(free_url) as http, pytest.raises(ServerUnavailableError) as caught:
         http.request("POST", "/prompt", json={})
     assert caught.value.sent is False
     assert "Connection refused" in str(caught.value)
@@ -77,10 +77,10 @@ def test_a_full_backlog_is_a_connect_timeout_not_sent() -> None:
 
 
 def test_unsent_requests_are_retried_sent_posts_are_not(
-    closed_port_url: str, closing_url: str, caplog: pytest.LogCaptureFixture
+    free_url: str, closing_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     policy = RetryPolicy(retries=2, backoff=0.01, retry_unsent=True)
-    with client(closed_port_url) as http, pytest.raises(ServerUnavailableError):
+    with client(free_url) as http, pytest.raises(ServerUnavailableError):
         http.request("POST", "/prompt", json={}, retry=policy)
     assert [r.message for r in caplog.records if "retry" in r.message][-1].count("retry 2 of 2")
     caplog.clear()
@@ -98,12 +98,10 @@ def test_the_deadline_clamps_the_read_timeout(silent_url: str) -> None:
         assert time.monotonic() - started < 2.0
 
 
-def test_the_public_client_maps_failures_the_same_way(
-    closed_port_url: str, silent_url: str
-) -> None:
+def test_the_public_client_maps_failures_the_same_way(free_url: str, silent_url: str) -> None:
     with PublicClient() as public:
         with pytest.raises(ServerUnavailableError) as refused:
-            public.get(f"{closed_port_url}/x", timeout=(1.0, 1.0), deadline=Deadline.after(0.2))
+            public.get(f"{free_url}/x", timeout=(1.0, 1.0), deadline=Deadline.after(0.2))
         assert refused.value.sent is False
         with pytest.raises(RequestTimeoutError) as silent:
             public.get(f"{silent_url}/x", timeout=(1.0, 0.3))

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.transport.conftest import Recorder, closed_port_url, http_server, silent_url
+from tests.transport.conftest import Recorder, free_url, http_server, silent_url
 from witness.config.settings import Settings
 from witness.errors import (
     ApiError,
@@ -21,7 +21,7 @@ from witness.transport.deadline import Deadline
 from witness.transport.http import HttpClient
 from witness.utils.fetch import fetch_url
 
-__all__ = ["closed_port_url", "http_server", "silent_url"]  # fixtures used here
+__all__ = ["free_url", "http_server", "silent_url"]  # fixtures used here
 
 KEY = "comfy-api-key-0123456789"
 
@@ -94,9 +94,9 @@ def test_the_deadline_bounds_a_silent_host(silent_url: str) -> None:
     assert time.monotonic() - started < 2.0
 
 
-def test_a_scoped_deadline_bounds_the_retries_of_a_dead_host(closed_port_url: str) -> None:
+def test_a_scoped_deadline_bounds_the_retries_of_a_dead_host(free_url: str) -> None:
     started = time.monotonic()
     with Deadline.after(0.3).scope(), pytest.raises(TransportError) as caught:
-        fetch_url(f"{closed_port_url}/x")
+        fetch_url(f"{free_url}/x")
     assert caught.value.sent is False
     assert time.monotonic() - started < 2.0

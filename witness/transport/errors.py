@@ -229,24 +229,18 @@ def websocket_error(
             redact=redact,
             base=websocket_handshake_class,
         )
-    if isinstance(exc, websocket.WebSocketTimeoutException):
+    if isinstance(exc, TimeoutError | websocket.WebSocketTimeoutException):
+        # A plain socket timeout comes from the TCP connect; websocket-client raises its own
+        # type when the upgrade request went out and its answer did not come.
+        upgrade_sent = isinstance(exc, websocket.WebSocketTimeoutException)
+        waiting = "waiting for the upgrade answer" if upgrade_sent else "(connect)"
         return WebSocketTimeoutError(
-            f"cannot open the websocket: timed out after {timeout} s waiting for the upgrade "
-            f"answer {where}",
+            f"cannot open the websocket: timed out after {timeout} s {waiting} {where}",
             method=method,
             url=url,
             timeout=timeout,
-            phase="read",
-            sent=True,
-        )
-    if isinstance(exc, TimeoutError):
-        return WebSocketTimeoutError(
-            f"cannot open the websocket: timed out after {timeout} s (connect) {where}",
-            method=method,
-            url=url,
-            timeout=timeout,
-            phase="connect",
-            sent=False,
+            phase="read" if upgrade_sent else "connect",
+            sent=upgrade_sent,
         )
     if isinstance(exc, _BROKEN):
         return WebSocketUnavailableError(
