@@ -1,29 +1,77 @@
-"""Shared fixtures: a real ComfyUI server for integration tests.
+"""Shared fixtures: a real ComfyUI server for integration tests, and the marking rule.
 
-The session's server is started once by ``scripts/comfyui_server.py`` (installing ComfyUI on
-first use). Set ``WITNESS_TEST_SERVER_URL`` to run the suite against a server that is already
-running instead; tests that must kill or restart a server then use a private one of their own.
+THE MARKING RULE (explicit; nothing is guessed):
+
+* A test that needs the real ComfyUI carries the ``integration`` marker itself: put
+  ``pytestmark = pytest.mark.integration`` at the top of a live module, or
+  ``@pytest.mark.integration`` on the test. "Needs" means: it requests ``comfy_install``,
+  ``comfy_server``, ``comfy_url`` or ``private_server`` (directly or through another fixture,
+  e.g. ``settings``/``http``), or it starts a server, installs ComfyUI or runs a program that does.
+* Collection fails, naming each test, when a test requests one of those fixtures without the
+  marker; and a test without the marker that would install ComfyUI into the configured home
+  fails instead of installing. So ``python -m pytest -m "not integration"`` runs the unit tests
+  in seconds with no install and no server, on any machine.
+* ``python -m pytest`` runs everything; the first integration test installs the local CPU
+  ComfyUI when it is missing (``scripts/comfyui_server.py install``; progress on the terminal
+  even under output capture; concurrent runs wait on the install's file lock).
+
+The session's server is started once by ``scripts/comfyui_server.py``. Set
+``WITNESS_TEST_SERVER_URL`` to run the suite against a server that is already running instead;
+tests that must kill or restart a server then use a private one of their own.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from scripts import comfyui_server
 from scripts.comfyui_server import ComfyServer
 from witness.config.settings import Settings
 from witness.utils.http_client import HttpClient
 
+# Fixtures that need the real ComfyUI (an install, a server): tests using them must be marked.
+SERVER_FIXTURES = frozenset({"comfy_install", "comfy_server", "comfy_url", "private_server"})
+# The ComfyUI home the session was started with (tests may point the variable elsewhere).
+SESSION_HOME = comfyui_server.home()
+
 
 @pytest.fixture(scope="session")
-def comfy_server() -> Iterator[ComfyServer | None]:
+def comfy_install(request: pytest.FixtureRequest) -> Path:
+    """The local CPU ComfyUI, installed now (with progress on the terminal) if it is missing.
+
+    Output capture is suspended while installing, so the install's progress lines show even
+    under pytest's capture. Concurrent sessions wait on the install's file lock.
+    """
+    if not comfyui_server.is_installed():
+        capture = request.config.pluginmanager.getplugin("capturemanager")
+        with capture.global_and_fixture_disabled():
+            print(
+                f"\nComfyUI is not installed in {comfyui_server.home()}: installing it now "
+                "(first run only; ~5.5 GB, a few minutes) ...",
+                file=sys.stderr,
+                flush=True,
+            )
+            comfyui_server.install()
+    elif not comfyui_server.tiny_checkpoint_is_current():
+        capture = request.config.pluginmanager.getplugin("capturemanager")
+        with capture.global_and_fixture_disabled():
+            comfyui_server.ensure_tiny_checkpoint()
+    return comfyui_server.home()
+
+
+@pytest.fixture(scope="session")
+def comfy_server(request: pytest.FixtureRequest) -> Iterator[ComfyServer | None]:
     """The session's ComfyUI, or ``None`` when an external server is used."""
     if os.environ.get("WITNESS_TEST_SERVER_URL"):
         yield None
         return
+    request.getfixturevalue("comfy_install")
     server = ComfyServer()
     server.start()
     try:
@@ -57,7 +105,7 @@ def http(settings: Settings) -> Iterator[HttpClient]:
 
 
 @pytest.fixture
-def private_server() -> Iterator[Callable[..., ComfyServer]]:
+def private_server(comfy_install: Path) -> Iterator[Callable[..., ComfyServer]]:
     """Factory for a server of the test's own (to kill, restart or start with other flags).
 
     Every server it starts is stopped after the test.
@@ -76,9 +124,40 @@ def private_server() -> Iterator[Callable[..., ComfyServer]]:
             server.stop()
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test that uses a real server as ``integration``."""
+    """Refuse tests that use the real server without the ``integration`` marker (see the top)."""
+    unmarked = []
     for item in items:
-        fixtures = set(getattr(item, "fixturenames", ()))
-        if fixtures & {"comfy_server", "comfy_url", "private_server"}:
-            item.add_marker(pytest.mark.integration)
+        uses = SERVER_FIXTURES & set(getattr(item, "fixturenames", ()))
+        if uses and item.get_closest_marker("integration") is None:
+            unmarked.append(f"  {item.nodeid}  (uses {', '.join(sorted(uses))})")
+    if unmarked:
+        raise pytest.UsageError(
+            "these tests use the real ComfyUI server but are not marked `integration`:\n"
+            + "\n".join(unmarked)
+            + "\nMark them explicitly: `pytestmark = pytest.mark.integration` at the top of the "
+            "module, or `@pytest.mark.integration` on the test (rule: top of tests/conftest.py)."
+        )
+
+
+@pytest.fixture(autouse=True)
+def _no_install_without_the_integration_marker(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A test without the marker must not install ComfyUI into the configured home."""
+    if request.node.get_closest_marker("integration") is not None:
+        return
+    real_install = comfyui_server._install_comfyui
+    nodeid = request.node.nodeid
+
+    def guarded(*, force: bool = False) -> None:
+        if comfyui_server.home() == SESSION_HOME and (force or not comfyui_server.is_installed()):
+            pytest.fail(
+                f"{nodeid} would install ComfyUI into {SESSION_HOME} but is not marked "
+                "`integration`; mark it (rule: top of tests/conftest.py)",
+                pytrace=False,
+            )
+        real_install(force=force)
+
+    monkeypatch.setattr(comfyui_server, "_install_comfyui", guarded)

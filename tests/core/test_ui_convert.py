@@ -798,6 +798,7 @@ def test_is_ui_format() -> None:
 # ------------------------------------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_converted_workflow_runs_on_the_real_server(http: HttpClient) -> None:
     info = http.request_json("GET", "/object_info")
     ui = UIGraph()

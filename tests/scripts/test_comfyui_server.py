@@ -41,7 +41,8 @@ def test_port_in_use_is_refused_before_starting() -> None:
             cs.ComfyServer(port=port).start()
 
 
-def test_a_server_that_dies_at_start_shows_its_log(tmp_path: Path) -> None:
+@pytest.mark.integration
+def test_a_server_that_dies_at_start_shows_its_log(comfy_install: Path, tmp_path: Path) -> None:
     server = cs.ComfyServer(extra_args=["--no-such-comfyui-flag"], workdir=tmp_path)
     with pytest.raises(cs.ServerStartError) as info:
         server.start(timeout=120)
@@ -51,6 +52,7 @@ def test_a_server_that_dies_at_start_shows_its_log(tmp_path: Path) -> None:
     assert server.process is None
 
 
+@pytest.mark.integration
 def test_stop_leaves_no_orphan_process(private_server: Callable[..., cs.ComfyServer]) -> None:
     server = private_server()
     assert server.process is not None
@@ -103,10 +105,9 @@ def test_cli_status_and_stop_without_a_server(tmp_path: Path) -> None:
     assert "no server was running" in done.stdout
 
 
-def test_detached_server_start_status_stop(tmp_path: Path) -> None:
+@pytest.mark.integration
+def test_detached_server_start_status_stop(comfy_install: Path, tmp_path: Path) -> None:
     """The command-line way: start (detached), status, stop — with the real install."""
-    if not cs.is_installed():
-        pytest.skip("ComfyUI is not installed")
     state_before = cs.read_state()
     if state_before is not None:
         pytest.skip("a detached server is already running; not touching it")
