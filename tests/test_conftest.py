@@ -36,16 +36,12 @@ def run_child(tmp_path: Path, files: dict[str, str]) -> subprocess.CompletedProc
         "WITNESS_COMFYUI_HOME": str(tmp_path / "home"),
     }
     env.pop("WITNESS_TEST_SERVER_URL", None)
+    plugins = ["-p", "tests.conftest", "-p", "no:cacheprovider"]
+    command = [sys.executable, "-m", "pytest", "-q", *plugins, "--rootdir", str(tmp_path)]
+    command += ["-c", os.devnull, *files]
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "tests.conftest", "-p", "no:cacheprovider",
-         "--rootdir", str(tmp_path), "-c", os.devnull, *files],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )  # fmt: skip
+        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
 
 
 def test_an_unmarked_test_using_a_server_fixture_stops_the_session(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from datetime import datetime
 
 import pytest
 
-from tests.support.ui_graph import UIGraph
+from tests.support.ui_graph import UIGraph, sd_graph
 from witness import Settings, Witness
 
 pytestmark = pytest.mark.integration
@@ -26,31 +26,19 @@ def kit(comfy_url: str) -> Iterator[Witness]:
 def replacement_workflow() -> dict[str, object]:
     """Tiny-checkpoint txt2img (seed 4242) plus a weight-free EmptyImage branch."""
     ui = UIGraph()
-    ui.node(1, "CheckpointLoaderSimple", outputs=["MODEL", "CLIP", "VAE"], widgets=[CHECKPOINT])
-    ui.node(2, "CLIPTextEncode", inputs=[("clip", "CLIP")], outputs=["CONDITIONING"],
-            widgets=["a fox"])  # fmt: skip
-    ui.node(3, "CLIPTextEncode", inputs=[("clip", "CLIP")], outputs=["CONDITIONING"],
-            widgets=[""])  # fmt: skip
-    ui.node(4, "EmptyLatentImage", outputs=["LATENT"], widgets=[32, 32, 1])
-    ui.node(
-        5,
-        "KSampler",
-        inputs=[("model", "MODEL"), ("positive", "CONDITIONING"),
-                ("negative", "CONDITIONING"), ("latent_image", "LATENT")],
-        outputs=["LATENT"],
-        widgets=[4242, "fixed", 1, 7.0, "euler", "normal", 1.0],
-    )  # fmt: skip
-    ui.node(6, "VAEDecode", inputs=[("samples", "LATENT"), ("vae", "VAE")], outputs=["IMAGE"])
-    ui.node(7, "SaveImage", inputs=[("images", "IMAGE")],
-            widgets=["witness-sr/%KSampler.seed%_cfg%KSampler.cfg%_%date:yyyy-MM-dd%"])  # fmt: skip
+    sd_graph(
+        ui,
+        checkpoint=CHECKPOINT,
+        prompt="a fox",
+        negative="",
+        latent=(32, 32, 1),
+        sampler=(4242, "fixed", 1, 7.0, "euler", "normal", 1.0),
+        prefix="witness-sr/%KSampler.seed%_cfg%KSampler.cfg%_%date:yyyy-MM-dd%",
+    )
     ui.node(8, "EmptyImage", outputs=["IMAGE"], widgets=[24, 16, 1, 0], title="Canvas")
     canvas_prefix = "witness-sr/%Canvas.width%x%EmptyImage.height%_%Nope.x%_%date:yy%"
     ui.node(9, "SaveImage", inputs=[("images", "IMAGE")], widgets=[canvas_prefix])
-    links = [(1, 1, 2, "clip"), (1, 1, 3, "clip"), (1, 0, 5, "model"), (2, 0, 5, "positive"),
-             (3, 0, 5, "negative"), (4, 0, 5, "latent_image"), (5, 0, 6, "samples"),
-             (1, 2, 6, "vae"), (6, 0, 7, "images"), (8, 0, 9, "images")]  # fmt: skip
-    for origin, slot, target, name in links:
-        ui.link(origin, slot, target, name)
+    ui.link(8, 0, 9, "images")
     return ui.workflow()
 
 

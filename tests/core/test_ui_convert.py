@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.ui_graph import UIGraph
+from tests.support.ui_graph import UIGraph, sd_graph
 from witness.core.ui_convert import is_ui_format, process_dynamic_prompt, ui_to_api
 from witness.errors import UIConversionError, WorkflowError
 from witness.utils.http_client import HttpClient
@@ -134,36 +134,6 @@ NOW = datetime(2026, 3, 7, 9, 5, 4)
 
 def convert(ui: UIGraph, *, seed: int | None = None, now: datetime = NOW) -> dict[str, Any]:
     return ui_to_api(ui.workflow(), object_info(), seed=seed, now=now)
-
-
-def sd_graph(ui: UIGraph, *, sampler_mode: int = 0) -> None:
-    """Checkpoint -> text encoders -> KSampler -> VAEDecode -> SaveImage."""
-    ui.node(1, "CheckpointLoaderSimple", outputs=["MODEL", "CLIP", "VAE"], widgets=["m.ckpt"])
-    ui.node(2, "CLIPTextEncode", inputs=[("clip", "CLIP")], outputs=["CONDITIONING"],
-            widgets=["a cat"])  # fmt: skip
-    ui.node(3, "CLIPTextEncode", inputs=[("clip", "CLIP")], outputs=["CONDITIONING"],
-            widgets=["blurry"])  # fmt: skip
-    ui.node(4, "EmptyLatentImage", outputs=["LATENT"], widgets=[512, 512, 1])
-    ui.node(
-        5,
-        "KSampler",
-        inputs=[("model", "MODEL"), ("positive", "CONDITIONING"),
-                ("negative", "CONDITIONING"), ("latent_image", "LATENT")],
-        outputs=["LATENT"],
-        widgets=[42, "randomize", 20, 7.5, "euler", "normal", 1],
-        mode=sampler_mode,
-    )  # fmt: skip
-    ui.node(6, "VAEDecode", inputs=[("samples", "LATENT"), ("vae", "VAE")], outputs=["IMAGE"])
-    ui.node(7, "SaveImage", inputs=[("images", "IMAGE")], widgets=["out"])
-    ui.link(1, 1, 2, "clip")
-    ui.link(1, 1, 3, "clip")
-    ui.link(1, 0, 5, "model")
-    ui.link(2, 0, 5, "positive")
-    ui.link(3, 0, 5, "negative")
-    ui.link(4, 0, 5, "latent_image")
-    ui.link(5, 0, 6, "samples")
-    ui.link(1, 2, 6, "vae")
-    ui.link(6, 0, 7, "images")
 
 
 # ------------------------------------------------------------------------------------------
