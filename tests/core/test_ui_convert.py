@@ -499,6 +499,17 @@ def test_subgraph_contents_are_searched_before_the_root_nodes_that_follow() -> N
     assert convert(ui)["3"]["inputs"]["filename_prefix"] == "out_64_8"
 
 
+def test_a_subgraph_instance_is_found_with_its_promoted_widgets() -> None:
+    ui = UIGraph()
+    ui.subgraphs.append(latent_subgraph())
+    ui.node(5, SUB, outputs=["LATENT"], widgets=[100], title="Latent")
+    ui.node(6, SUB, outputs=["LATENT"], widgets=[200])
+    del ui.nodes[1]["properties"]["Node name for S&R"]
+    ui.node(7, "SaveImage", inputs=[("images", "IMAGE")],
+            widgets=["%Latent.width%_%sub " + SUB + ".width%_%inner.height%"])  # fmt: skip
+    assert convert(ui)["7"]["inputs"]["filename_prefix"] == "100_200_48"
+
+
 def test_promoted_filename_prefix_is_sent_as_written_like_the_frontend() -> None:
     inner = UIGraph()
     inner.node(10, "EmptyImage", outputs=["IMAGE"], widgets=[8, 8, 1, 0])
