@@ -39,30 +39,48 @@ from witness.utils.http_client import HttpClient
 SERVER_FIXTURES = frozenset({"comfy_install", "comfy_server", "comfy_url", "private_server"})
 # The ComfyUI home the session was started with (tests may point the variable elsewhere).
 SESSION_HOME = comfyui_server.home()
+# Set once the marking check passed (pytest calls pytest_collection_finish even when not).
+_collection_checked: list[bool] = []
 
 
-@pytest.fixture(scope="session")
-def comfy_install(request: pytest.FixtureRequest) -> Path:
-    """The local CPU ComfyUI, installed now (with progress on the terminal) if it is missing.
+def ensure_install(config: pytest.Config) -> Path:
+    """Install the local CPU ComfyUI (and the tiny checkpoint) if missing, visibly.
 
-    Output capture is suspended while installing, so the install's progress lines show even
-    under pytest's capture. Concurrent sessions wait on the install's file lock.
+    Output capture is suspended meanwhile, so the install's progress lines reach the terminal
+    even under pytest's capture. Concurrent sessions wait on the install's file lock.
     """
-    if not comfyui_server.is_installed():
-        capture = request.config.pluginmanager.getplugin("capturemanager")
-        with capture.global_and_fixture_disabled():
+    if comfyui_server.is_installed() and comfyui_server.tiny_checkpoint_is_current():
+        return comfyui_server.home()
+    capture = config.pluginmanager.getplugin("capturemanager")
+    with capture.global_and_fixture_disabled():
+        if not comfyui_server.is_installed():
             print(
                 f"\nComfyUI is not installed in {comfyui_server.home()}: installing it now "
                 "(first run only; ~5.5 GB, a few minutes) ...",
                 file=sys.stderr,
                 flush=True,
             )
-            comfyui_server.install()
-    elif not comfyui_server.tiny_checkpoint_is_current():
-        capture = request.config.pluginmanager.getplugin("capturemanager")
-        with capture.global_and_fixture_disabled():
-            comfyui_server.ensure_tiny_checkpoint()
+        comfyui_server.install()
     return comfyui_server.home()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Install before the first test when a selected test needs ComfyUI.
+
+    Done here, not inside the first test, so that the install is outside every test's timeout.
+    """
+    if session.config.option.collectonly or not _collection_checked:
+        return
+    external = bool(os.environ.get("WITNESS_TEST_SERVER_URL"))
+    needs = {"comfy_install"} if external else SERVER_FIXTURES
+    if any(needs & set(getattr(item, "fixturenames", ())) for item in session.items):
+        ensure_install(session.config)
+
+
+@pytest.fixture(scope="session")
+def comfy_install(request: pytest.FixtureRequest) -> Path:
+    """The home of the local CPU ComfyUI, installed (visibly) first if it is missing."""
+    return ensure_install(request.config)
 
 
 @pytest.fixture(scope="session")
@@ -139,6 +157,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             + "\nMark them explicitly: `pytestmark = pytest.mark.integration` at the top of the "
             "module, or `@pytest.mark.integration` on the test (rule: top of tests/conftest.py)."
         )
+    _collection_checked.append(True)
 
 
 @pytest.fixture(autouse=True)

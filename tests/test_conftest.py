@@ -17,17 +17,27 @@ FAKE_INSTALL = """
 import pytest
 from scripts import comfyui_server as cs
 
-def _refuse(*args, **kwargs):
-    raise AssertionError("a real install step ran")
-
 cs.is_installed = lambda: False
-cs._run = _refuse  # never a real install, even if the guard failed
 if not hasattr(cs, "probe_real_install"):
     cs.probe_real_install = cs.install
 """
 
 
+# Loaded by the child before anything else: no install step can run for real, whatever happens.
+SAFETY_NET = """
+from scripts import comfyui_server
+
+
+def _refuse(cmd, what, log):
+    raise AssertionError("a real install step ran: " + what)
+
+
+comfyui_server._run = _refuse
+"""
+
+
 def run_child(tmp_path: Path, files: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    (tmp_path / "conftest.py").write_text(SAFETY_NET)
     for name, text in files.items():
         (tmp_path / name).write_text(text)
     env = {
