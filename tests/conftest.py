@@ -7,13 +7,16 @@ THE MARKING RULE (explicit; nothing is guessed):
   ``@pytest.mark.integration`` on the test. "Needs" means: it requests ``comfy_install``,
   ``comfy_server``, ``comfy_url`` or ``private_server`` (directly or through another fixture,
   e.g. ``settings``/``http``), or it starts a server, installs ComfyUI or runs a program that does.
+  A test that starts a server (``ComfyServer(...).start()``) or runs ComfyUI's Python without
+  those fixtures requests ``comfy_install`` (so the install is there, and the check sees it).
 * Collection fails, naming each test, when a test requests one of those fixtures without the
   marker; and a test without the marker that would install ComfyUI into the configured home
   fails instead of installing. So ``python -m pytest -m "not integration"`` runs the unit tests
   in seconds with no install and no server, on any machine.
-* ``python -m pytest`` runs everything; the first integration test installs the local CPU
-  ComfyUI when it is missing (``scripts/comfyui_server.py install``; progress on the terminal
-  even under output capture; concurrent runs wait on the install's file lock).
+* ``python -m pytest`` runs everything. When a selected test needs ComfyUI and it is missing,
+  it is installed at the end of collection, before the first test and outside every test's
+  timeout (``scripts/comfyui_server.py install``; progress on the terminal even under output
+  capture; concurrent runs wait on the install's file lock).
 
 The session's server is started once by ``scripts/comfyui_server.py``. Set
 ``WITNESS_TEST_SERVER_URL`` to run the suite against a server that is already running instead;
