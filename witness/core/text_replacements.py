@@ -30,6 +30,7 @@ formatUtil.ts``), rule for rule:
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -65,6 +66,8 @@ SAVE_NODE_TYPES: Final = frozenset(
         "SaveLatent",
     }
 )
+
+logger = logging.getLogger(__name__)
 
 _TOKEN: Final = re.compile(r"%([^%]+)%")
 _DATE_PART: Final = re.compile(r"dd?|MM?|hh?|mm?|ss?|yyy?y?")
@@ -110,15 +113,21 @@ def apply_text_replacements(value: str, nodes: Sequence[ReplacementNode], now: d
         if len(split) != 2:
             if split[0].startswith("date:"):
                 return format_date(split[0][5:], now)
+            if text not in ("width", "height"):  # the server's own tokens
+                logger.debug("text replacement %r: not a Node.widget or date token", text)
             return match.group(0)
         name, widget_name = split
         found = [n for n in nodes if isinstance(n.search_name, str) and n.search_name == name]
         if not found:
             found = [n for n in nodes if n.title == name]
         if not found:
+            logger.debug("text replacement %r: no node named %r; left as written", text, name)
             return match.group(0)
+        if len(found) > 1:
+            logger.debug("text replacement %r: %d nodes match; using the first", text, len(found))
         widgets = found[0].widgets()
         if widget_name not in widgets:
+            logger.debug("text replacement %r: node has no widget %r", text, widget_name)
             return match.group(0)
         return _UNSAFE.sub("_", js_string(widgets[widget_name]))
 
