@@ -36,7 +36,7 @@ import pytest
 from scripts import comfyui_server
 from scripts.comfyui_server import ComfyServer
 from witness.config.settings import Settings
-from witness.utils.http_client import HttpClient
+from witness.transport.http import HttpClient
 
 # Fixtures that need the real ComfyUI (an install, a server): tests using them must be marked.
 SERVER_FIXTURES = frozenset({"comfy_install", "comfy_server", "comfy_url", "private_server"})

@@ -18,7 +18,7 @@ from witness.errors import (
     RequestTimeoutError,
     ServerUnavailableError,
 )
-from witness.utils.http_client import HttpClient
+from witness.transport.http import HttpClient
 
 
 @pytest.mark.integration
