@@ -818,7 +818,7 @@ class RunningHubError(WitnessError):
 
 
 # -- RunningHub error codes ------------------------------------------------------------------
-# witness.api_clients.runninghub_client maps every documented code to one of these classes
+# witness.runninghub.errors maps every documented code to one of these classes
 # (its RUNNINGHUB_ERROR_CODES table); ``code`` keeps the exact number.
 
 

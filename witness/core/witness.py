@@ -455,7 +455,7 @@ class Witness:
         uploaded to RunningHub, only the supplied params are sent, ``prompt_id`` is the task
         id, ``by_var`` is keyed by ``$output`` name. ``timeout`` defaults to the RunningHub
         settings' (``RUNNINGHUB_TIMEOUT``); ``on_progress`` gets
-        :class:`~witness.core.runninghub.RunningHubProgress` (a ``ProgressUpdate`` with
+        :class:`~witness.runninghub.backend.RunningHubProgress` (a ``ProgressUpdate`` with
         RunningHub's status; no per-node progress); ``on_preview``, ``executor`` and
         ``validate`` do not apply (RunningHub validates at create); :meth:`cancel` with the
         task id interrupts it from another thread.
