@@ -210,9 +210,9 @@ class RunningHubBackend:
                 raise ConfigError(
                     "RUNNINGHUB_API_KEY",
                     None,
-                    "RunningHub is not configured (runninghub:<id> workflows run there): pass "
-                    "Witness(runninghub_api_key=...) or runninghub_settings=, or set the "
-                    "RUNNINGHUB_API_KEY environment variable",
+                    "RunningHub is not configured (numeric and runninghub:<id> workflow ids "
+                    "run there): pass Witness(runninghub_api_key=...) or runninghub_settings=, "
+                    "or set the RUNNINGHUB_API_KEY environment variable",
                 ) from exc
         return cls(settings)
 

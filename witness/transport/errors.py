@@ -104,23 +104,17 @@ def request_error(
         redact: Removes secrets from text.
     """
     sent = was_sent(exc)
-    if isinstance(exc, requests.ConnectTimeout):
+    if isinstance(exc, requests.Timeout):
+        connecting = isinstance(exc, requests.ConnectTimeout)
+        limit = timeout[0] if connecting else timeout[1]
+        what = "could not connect within" if connecting else "no answer within"
         return RequestTimeoutError(
-            f"{method} {url}: could not connect within {timeout[0]} s",
+            f"{method} {url}: {what} {limit} s" + ("" if connecting else " (read timeout)"),
             method=method,
             url=url,
-            timeout=timeout[0],
-            phase="connect",
-            sent=False,
-        )
-    if isinstance(exc, requests.ReadTimeout):
-        return RequestTimeoutError(
-            f"{method} {url}: no answer within {timeout[1]} s (read timeout)",
-            method=method,
-            url=url,
-            timeout=timeout[1],
-            phase="read",
-            sent=True,
+            timeout=limit,
+            phase="connect" if connecting else "read",
+            sent=sent,
         )
     if isinstance(exc, requests.exceptions.SSLError):
         return ServerUnavailableError(

@@ -46,7 +46,15 @@ from witness.transport.errors import describe, request_error, response_error
 from witness.transport.retry import IDEMPOTENT_METHODS, RetryPolicy
 from witness.utils.redact import SecretFilter, redact_text, redact_url, scrub_exception
 
-__all__ = ["HttpClient", "PublicClient", "Timeout", "Transport", "retry_policy_of"]
+__all__ = [
+    "HttpClient",
+    "OwnOriginSession",
+    "PublicClient",
+    "Timeout",
+    "Transport",
+    "new_session",
+    "retry_policy_of",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -64,10 +72,38 @@ def retry_policy_of(settings: Settings) -> RetryPolicy:
     )
 
 
+class OwnOriginSession(requests.Session):
+    """A session whose credentials go to their own origin only.
+
+    ``requests`` drops the ``Authorization`` header when a redirect leads to another host,
+    port or scheme; this session also drops the ``Cookie`` header and the headers named in
+    ``credential_headers`` (the configured extra headers, ``comfy-user``), so nothing of the
+    server's settings reaches a redirect target elsewhere.
+
+    Args:
+        credential_headers: Header names (any case) never sent to another origin.
+    """
+
+    def __init__(self, credential_headers: tuple[str, ...] = ()) -> None:
+        super().__init__()
+        self.credential_headers = frozenset(name.lower() for name in credential_headers)
+
+    def rebuild_auth(
+        self, prepared_request: requests.PreparedRequest, response: requests.Response
+    ) -> None:
+        """Called by ``requests`` for every redirect hop (see the class docstring)."""
+        super().rebuild_auth(prepared_request, response)  # type: ignore[no-untyped-call]
+        previous = response.request.url or ""
+        if self.should_strip_auth(previous, prepared_request.url or ""):  # type: ignore[no-untyped-call]
+            for name in list(prepared_request.headers):
+                if name.lower() == "cookie" or name.lower() in self.credential_headers:
+                    del prepared_request.headers[name]
+
+
 def new_session(pool_size: int = 16, session: requests.Session | None = None) -> requests.Session:
     """A session with witness's adapters (``max_retries=0``: retries are the policy's) and
     User-Agent."""
-    session = session if session is not None else requests.Session()
+    session = session if session is not None else OwnOriginSession()
     adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
@@ -287,6 +323,8 @@ class HttpClient:
         retry: RetryPolicy | None = None,
     ) -> None:
         self.settings = settings if settings is not None else Settings.from_env()
+        if session is None:
+            session = OwnOriginSession((*self.settings.headers, "comfy-user"))
         self._session = new_session(pool_size, session)
         self._session.headers.update(self.auth_headers())
         for name, value in self.settings.cookies.items():
