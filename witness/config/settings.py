@@ -373,7 +373,16 @@ _MOVED = frozenset(
 def __getattr__(name: str) -> Any:
     """Deprecated aliases: the RunningHub settings live in :mod:`witness.runninghub.settings`."""
     if name in _MOVED:
+        import warnings  # noqa: PLC0415
+
         from witness.runninghub import settings as moved  # noqa: PLC0415 - avoids a cycle
+
+        warnings.warn(
+            f"witness.config.settings.{name} is deprecated; import it from "
+            "witness.runninghub.settings",
+            DeprecationWarning,
+            stacklevel=2,
+        )
 
         return getattr(moved, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
