@@ -78,11 +78,13 @@ class Recorder:
     Attributes:
         url: The server's base URL.
         seen: ``(path, headers)`` of every request.
+        bodies: The body of every request that had one.
         routes: path → ``(status, headers, body)``.
     """
 
     url: str = ""
     seen: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    bodies: list[bytes] = field(default_factory=list)
     routes: dict[str, tuple[int, dict[str, str], bytes]] = field(default_factory=dict)
 
 
@@ -109,6 +111,11 @@ def http_server() -> Iterator[Callable[[], Recorder]]:
                     self.send_header("Content-Length", str(len(body)))
                     self.end_headers()
                     self.wfile.write(body)
+
+                def do_POST(self) -> None:
+                    length = int(self.headers.get("Content-Length") or 0)
+                    recorder.bodies.append(self.rfile.read(length))
+                    self.do_GET()
 
             recorder.url = running.enter_context(_serve(Handler, http.server.ThreadingHTTPServer))
             return recorder
