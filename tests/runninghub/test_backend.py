@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -183,3 +184,21 @@ def test_old_import_paths_still_work_and_warn() -> None:
     assert old_core.RunningHubExecutor is RunningHubExecutor
     assert witness.RunningHubSettings is RunningHubSettings
     assert witness.RunningHubBackend is RunningHubBackend
+
+
+def test_the_deadline_clamps_a_slow_create_which_is_not_resent(
+    rh_emulator: RunningHubEmulator, rh_settings: RunningHubSettings
+) -> None:
+    backend = RunningHubBackend(rh_settings.with_overrides(request_timeout=30.0))
+    try:
+        deadline = Deadline.after(5)
+        prepared = prepare(backend, {"prompt": "x"}, deadline)
+        rh_emulator.inject(CREATE, "slow", delay=3.0, after=True)
+        started = time.monotonic()
+        with pytest.raises(RunningHubCreateUnconfirmedError) as caught:
+            backend.submit(prepared, Deadline.after(0.5))
+        assert time.monotonic() - started < 2.0
+    finally:
+        backend.close()
+    assert caught.value.sent is True
+    assert rh_emulator.count(CREATE) == 1
