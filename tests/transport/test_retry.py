@@ -18,7 +18,7 @@ from witness.errors import (
     TransportError,
 )
 from witness.transport.deadline import Deadline
-from witness.transport.http import HttpClient, retry_policy_of
+from witness.transport.http import HttpClient
 from witness.transport.retry import RetryPolicy, parse_retry_after
 
 BASE = "http://comfy.test:8188"
@@ -38,7 +38,7 @@ def slept(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
 
 def test_the_policy_comes_from_the_settings() -> None:
-    policy = retry_policy_of(Settings(api_url=BASE, retries=5, retry_backoff=0.3))
+    policy = Settings(api_url=BASE, retries=5, retry_backoff=0.3).retry_policy
     assert policy.retries == 5
     assert policy.backoff == 0.3
     assert HttpClient(Settings(api_url=BASE, retries=5)).retry_policy.retries == 5

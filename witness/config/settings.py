@@ -37,6 +37,7 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from witness.errors import ConfigError
+from witness.transport.retry import RetryPolicy
 
 __all__ = ["ENV_VARS", "Settings"]
 
@@ -242,6 +243,12 @@ class Settings:
     def timeout(self) -> tuple[float, float]:
         """``(connect, read)`` timeouts in the form ``requests`` takes."""
         return (self.connect_timeout, self.read_timeout)
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """The :class:`~witness.transport.retry.RetryPolicy` of this connection: ``retries``
+        and ``retry_backoff``, one delay capped at 8 s."""
+        return RetryPolicy(retries=self.retries, backoff=self.retry_backoff, max_backoff=8.0)
 
     @property
     def secrets(self) -> tuple[str, ...]:

@@ -53,23 +53,11 @@ __all__ = [
     "Timeout",
     "Transport",
     "new_session",
-    "retry_policy_of",
 ]
 
 logger = logging.getLogger(__name__)
 
 Timeout = float | tuple[float, float]
-
-#: The cap of one retry delay of the ComfyUI connection.
-MAX_BACKOFF = 8.0
-
-
-def retry_policy_of(settings: Settings) -> RetryPolicy:
-    """The :class:`RetryPolicy` of a ComfyUI connection: ``retries`` and ``retry_backoff``
-    of the settings, delays capped at 8 s."""
-    return RetryPolicy(
-        retries=settings.retries, backoff=settings.retry_backoff, max_backoff=MAX_BACKOFF
-    )
 
 
 class OwnOriginSession(requests.Session):
@@ -330,7 +318,7 @@ class HttpClient:
         for name, value in self.settings.cookies.items():
             self._session.cookies.set(name, value)
         self._session.verify = self.settings.verify
-        self.retry_policy = retry if retry is not None else retry_policy_of(self.settings)
+        self.retry_policy = retry if retry is not None else self.settings.retry_policy
         self.transport = Transport(
             self._session,
             retry=self.retry_policy,
