@@ -219,8 +219,6 @@ class Transport:
         received = 0
         try:
             for chunk in response.iter_content(chunk_size=chunk_size):
-                received += len(chunk)
-                yield chunk
                 if deadline is not None and deadline.expired():
                     limit = deadline.seconds if deadline.seconds is not None else 0.0
                     raise RequestTimeoutError(
@@ -231,6 +229,8 @@ class Transport:
                         timeout=limit,
                         phase="read",
                     )
+                received += len(chunk)
+                yield chunk
         except requests.RequestException as exc:
             scrub_exception(exc, self.secrets)
             raise TransportError(
