@@ -47,8 +47,24 @@ from witness.api_clients.ws_events import (
     decode_text,
 )
 from witness.config.settings import Settings
-from witness.errors import InvalidArgumentError, WaitTimeoutError, WebSocketError
+from witness.errors import (
+    ApiError,
+    ForbiddenError,
+    InvalidArgumentError,
+    NotFoundError,
+    RequestTimeoutError,
+    ServerError,
+    ServerUnavailableError,
+    UnauthorizedError,
+    WaitTimeoutError,
+    WebSocketError,
+    WebSocketHandshakeError,
+    WebSocketTimeoutError,
+    WebSocketUnavailableError,
+)
+from witness.transport.deadline import Deadline
 from witness.transport.http import HttpClient
+from witness.transport.retry import RetryPolicy
 
 PNG_MAGIC = bytes.fromhex("89504e470d0a1a0a")
 RUN_TIMEOUT = 60.0
@@ -187,6 +203,7 @@ def ws(ws_factory: Callable[..., WebSocketClient]) -> WebSocketClient:
 # -- connecting and closing ----------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_connect_handshake_and_clean_close(http: HttpClient) -> None:
     threads_before = set(threading.enumerate())
     fds_before = open_fds()
@@ -225,6 +242,7 @@ def test_connect_handshake_and_clean_close(http: HttpClient) -> None:
         client.connect()
 
 
+@pytest.mark.integration
 def test_context_manager_joins_thread(http: HttpClient) -> None:
     before = set(threading.enumerate())
     with WebSocketClient(http, client_id="witness-ctx-" + uuid.uuid4().hex) as client:
@@ -249,6 +267,13 @@ def test_connect_failure_names_redacted_url() -> None:
         before = set(threading.enumerate())
         with pytest.raises(WebSocketError) as info:
             client.connect(timeout=2)
+        # A refused websocket is a ServerUnavailableError, as a refused HTTP request is.
+        assert isinstance(info.value, ServerUnavailableError)
+        assert isinstance(info.value, WebSocketUnavailableError)
+        assert info.value.sent is False
+        with pytest.raises(ServerUnavailableError) as over_http:
+            http.request("GET", "/queue", retry=RetryPolicy(retries=0))
+        assert over_http.value.sent is False
         message = str(info.value)
         assert "connection refused" in message
         assert f"ws://127.0.0.1:{port}/ws?" in message
@@ -261,17 +286,22 @@ def test_connect_failure_names_redacted_url() -> None:
         client.close()
 
 
+@pytest.mark.integration
 def test_mismatching_origin_is_refused_with_403(comfy_url: str) -> None:
     # The client never sends an Origin of its own; one configured by the user that does not
     # match the host trips the server's origin check.
     settings = Settings(api_url=comfy_url, headers={"Origin": "http://evil.example"})
     with HttpClient(settings) as http:
         client = WebSocketClient(http)
-        with pytest.raises(WebSocketError, match="HTTP 403"):
+        with pytest.raises(WebSocketError, match="HTTP 403") as caught:
             client.connect(timeout=5)
         client.close()
+    # The same class and fields as a 403 over HTTP.
+    assert isinstance(caught.value, ForbiddenError)
+    assert caught.value.status == 403
 
 
+@pytest.mark.integration
 def test_invalid_arguments(http: HttpClient) -> None:
     with pytest.raises(InvalidArgumentError):
         WebSocketClient(http, ping_timeout=0)
@@ -289,6 +319,7 @@ def test_invalid_arguments(http: HttpClient) -> None:
 # -- running prompts -----------------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_sleep_run_gives_ordered_events(http: HttpClient, ws: WebSocketClient) -> None:
     prompt_id, events, stream = run(http, ws, sleep_graph(0.5))
     assert stream.finished
@@ -322,6 +353,7 @@ def test_sleep_run_gives_ordered_events(http: HttpClient, ws: WebSocketClient) -
     assert stream.get(timeout=0.1) is None
 
 
+@pytest.mark.integration
 def test_iterating_the_stream_directly_and_draining(http: HttpClient, ws: WebSocketClient) -> None:
     prompt_id = new_id()
     stream = ws.track(prompt_id, timeout=RUN_TIMEOUT)
@@ -337,6 +369,7 @@ def test_iterating_the_stream_directly_and_draining(http: HttpClient, ws: WebSoc
     assert stream.closed
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("metadata", [True, False], ids=["type4", "type1"])
 def test_save_image_websocket_previews(
     http: HttpClient, ws_factory: Callable[..., WebSocketClient], metadata: bool
@@ -366,6 +399,7 @@ def test_save_image_websocket_previews(
         assert preview.metadata is None
 
 
+@pytest.mark.integration
 def test_large_frame_full_size_image(http: HttpClient, ws: WebSocketClient) -> None:
     graph = {
         "1": image_node(2048, 2048),
@@ -385,6 +419,7 @@ def test_large_frame_full_size_image(http: HttpClient, ws: WebSocketClient) -> N
     assert ws.reconnect_count == 0
 
 
+@pytest.mark.integration
 def test_text_frames_are_attributed_only_to_the_owner(
     http: HttpClient, ws_factory: Callable[..., WebSocketClient]
 ) -> None:
@@ -416,6 +451,7 @@ def test_text_frames_are_attributed_only_to_the_owner(
     assert all(t.prompt_id is None for t in bystander_texts)
 
 
+@pytest.mark.integration
 def test_execution_error_is_reported(http: HttpClient, ws: WebSocketClient) -> None:
     graph = {
         "1": image_node(),
@@ -436,6 +472,7 @@ def test_execution_error_is_reported(http: HttpClient, ws: WebSocketClient) -> N
     assert final.finished
 
 
+@pytest.mark.integration
 def test_raising_test_node_is_reported(http: HttpClient, ws: WebSocketClient) -> None:
     graph = {
         "1": image_node(),
@@ -449,6 +486,7 @@ def test_raising_test_node_is_reported(http: HttpClient, ws: WebSocketClient) ->
     assert "Intentional sync execution error" in stream.error.exception_message
 
 
+@pytest.mark.integration
 def test_interrupt_is_reported(http: HttpClient, ws: WebSocketClient) -> None:
     prompt_id = new_id()
     with ws.track(prompt_id) as stream:
@@ -472,6 +510,7 @@ def test_interrupt_is_reported(http: HttpClient, ws: WebSocketClient) -> None:
     assert entry["status"]["status_str"] == "error"
 
 
+@pytest.mark.integration
 def test_two_clients_see_only_their_own_prompts(
     http: HttpClient, ws_factory: Callable[..., WebSocketClient]
 ) -> None:
@@ -503,6 +542,7 @@ def test_two_clients_see_only_their_own_prompts(
 # -- consumers -----------------------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_callbacks_per_type_removal_and_errors(
     http: HttpClient, ws: WebSocketClient, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -531,6 +571,7 @@ def test_callbacks_per_type_removal_and_errors(
     assert len(everything) == count
 
 
+@pytest.mark.integration
 def test_wait_for(http: HttpClient, ws: WebSocketClient) -> None:
     prompt_id = new_id()
     result: list[Event] = []
@@ -578,6 +619,7 @@ def test_wait_for(http: HttpClient, ws: WebSocketClient) -> None:
     trigger_thread.join(10)
 
 
+@pytest.mark.integration
 def test_logs_subscription(http: HttpClient, ws: WebSocketClient) -> None:
     body = {"clientId": ws.client_id, "enabled": True}
     http.request("PATCH", "/internal/logs/subscribe", json=body, api=False)
@@ -597,6 +639,7 @@ def test_logs_subscription(http: HttpClient, ws: WebSocketClient) -> None:
         http.request("PATCH", "/internal/logs/subscribe", json=body, api=False)
 
 
+@pytest.mark.integration
 def test_close_wakes_streams_and_waiters(http: HttpClient) -> None:
     client = WebSocketClient(http)
     client.connect(timeout=10)
@@ -628,6 +671,7 @@ def test_close_wakes_streams_and_waiters(http: HttpClient) -> None:
         late.get(timeout=1)
 
 
+@pytest.mark.integration
 def test_close_from_a_callback(http: HttpClient) -> None:
     client = WebSocketClient(http)
     client.add_callback(lambda e: client.close(), FeatureFlagsEvent)
@@ -645,6 +689,7 @@ def test_close_from_a_callback(http: HttpClient) -> None:
 # -- reconnecting --------------------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_dropped_connection_reconnects_and_prompt_is_reconciled(
     http: HttpClient, ws_factory: Callable[..., WebSocketClient]
 ) -> None:
@@ -675,6 +720,7 @@ def test_dropped_connection_reconnects_and_prompt_is_reconciled(
     assert again.outcome == "success"
 
 
+@pytest.mark.integration
 def test_finished_during_the_gap_is_found_in_history(
     http: HttpClient, ws_factory: Callable[..., WebSocketClient]
 ) -> None:
@@ -693,6 +739,7 @@ def test_finished_during_the_gap_is_found_in_history(
     assert not any(isinstance(e, ExecutingEvent) and e.finished for e in events)
 
 
+@pytest.mark.integration
 @pytest.mark.slow
 def test_server_restart_reconnects_and_reports_the_lost_prompt(
     private_server: Callable[..., ComfyServer],
@@ -765,22 +812,26 @@ class SilentServer:
                 data += chunk
             request = data.decode("latin-1")
             self.requests.append(request)
-            key = next(
-                line.split(":", 1)[1].strip()
-                for line in request.split("\r\n")
-                if line.lower().startswith("sec-websocket-key:")
-            )
-            accept = base64.b64encode(
-                hashlib.sha1(  # noqa: S324 - mandated by RFC 6455
-                    (key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()
-                ).digest()
-            ).decode()
-            conn.sendall(
-                (
-                    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                    f"Connection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
-                ).encode()
-            )
+            self._respond(conn, request)
+
+    def _respond(self, conn: socket.socket, request: str) -> None:
+        """Accept the upgrade (then stay silent)."""
+        key = next(
+            line.split(":", 1)[1].strip()
+            for line in request.split("\r\n")
+            if line.lower().startswith("sec-websocket-key:")
+        )
+        accept = base64.b64encode(
+            hashlib.sha1(  # noqa: S324 - mandated by RFC 6455
+                (key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()
+            ).digest()
+        ).decode()
+        conn.sendall(
+            (
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+            ).encode()
+        )
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
@@ -884,6 +935,7 @@ def test_gives_up_after_max_attempts() -> None:
 # -- attribution without a server ----------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_attribution_of_id_less_events(http: HttpClient) -> None:
     client = WebSocketClient(http)
     mine = client.track("p1")
@@ -922,3 +974,78 @@ def test_attribution_of_id_less_events(http: HttpClient) -> None:
     assert mine.finished
     assert "p1" not in client.tracked()
     client.close()
+
+
+# -- the handshake maps failures like HTTP does ---------------------------------------------
+
+
+class StatusServer(SilentServer):
+    """Answers every websocket upgrade with one HTTP error status and a JSON body."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        self.status = status
+        self.reason = reason
+        super().__init__()
+
+    def _respond(self, conn: socket.socket, request: str) -> None:
+        body = json.dumps({"error": f"{self.reason} from the proxy"}).encode()
+        conn.sendall(
+            (
+                f"HTTP/1.1 {self.status} {self.reason}\r\n"
+                "Content-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+            ).encode()
+            + body
+        )
+        conn.close()
+
+
+@pytest.mark.parametrize(
+    ("status", "reason", "cls"),
+    [
+        (401, "Unauthorized", UnauthorizedError),
+        (403, "Forbidden", ForbiddenError),
+        (404, "Not Found", NotFoundError),
+        (502, "Bad Gateway", ServerError),
+    ],
+)
+def test_handshake_statuses_map_like_http(status: int, reason: str, cls: type[ApiError]) -> None:
+    server = StatusServer(status, reason)
+    try:
+        settings = Settings(api_url=f"http://127.0.0.1:{server.port}", api_key="sekrit-api-key")
+        with HttpClient(settings) as http:
+            client = WebSocketClient(http, reconnect=False)
+            with pytest.raises(cls) as caught:
+                client.connect(timeout=5)
+            client.close()
+            # The same class and fields as the HTTP path gives for that status.
+            with pytest.raises(cls) as over_http:
+                http.request("GET", "/ws")
+    finally:
+        server.close()
+    error = caught.value
+    assert isinstance(error, WebSocketError)
+    assert isinstance(error, WebSocketHandshakeError)
+    assert error.status == status == over_http.value.status
+    assert error.server_message == f"{reason} from the proxy" == over_http.value.server_message
+    assert error.method == "GET"
+    assert f"HTTP {status}" in str(error)
+    assert "sekrit" not in str(error)
+
+
+def test_the_deadline_clamps_the_websocket_connect() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))  # accepts TCP, never upgrades
+    try:
+        settings = Settings(api_url=f"http://127.0.0.1:{listener.getsockname()[1]}")
+        with HttpClient(settings) as http:
+            client = WebSocketClient(http, reconnect=False)
+            started = time.monotonic()
+            with pytest.raises(RequestTimeoutError) as caught:
+                client.connect(timeout=30, deadline=Deadline.after(0.5))
+            elapsed = time.monotonic() - started
+            client.close()
+    finally:
+        listener.close()
+    assert elapsed < 2.0
+    assert isinstance(caught.value, WebSocketTimeoutError)
+    assert caught.value.timeout <= 0.5

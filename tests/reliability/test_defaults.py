@@ -14,7 +14,7 @@ from tests.reliability.conftest import EXAMPLES
 from witness import Witness
 from witness.errors import ServerUnavailableError, UploadError
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 ROOT = Path(__file__).resolve().parents[2]
 

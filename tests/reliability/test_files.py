@@ -20,7 +20,7 @@ from witness.core.results import ExecuteResult, OutputFile, assemble
 from witness.errors import UnsafeOutputError
 from witness.utils.files import atomic_writer
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 ROOT = Path(__file__).resolve().parents[2]
 

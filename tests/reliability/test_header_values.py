@@ -16,7 +16,7 @@ from witness import Witness
 from witness.config.settings import Settings
 from witness.errors import ConfigError, InvalidArgumentError
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 KEY = "ключ-secret-" + "9f3a1c"
 

@@ -12,7 +12,7 @@ from tests.reliability.conftest import EXAMPLES
 from witness import Witness
 from witness.errors import InvalidArgumentError, ParamError, WorkflowValidationError
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 INVERT = EXAMPLES / "invert.json"
 

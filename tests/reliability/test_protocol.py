@@ -23,7 +23,7 @@ from witness.api_clients.ws_events import (
 )
 from witness.errors import PromptValidationError
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 INVERT: dict[str, Any] = json.loads((EXAMPLES / "invert.json").read_text())
 
