@@ -35,6 +35,7 @@ catches them all. The tree::
     ├── UploadError                  a media value cannot be uploaded (or the upload was not stored)
     ├── UnsafeOutputError            the server named an output file that cannot be fetched safely
     ├── ExecutionError               a prompt failed or was interrupted (raise_for_status)
+    │   └── ExecutionTimeoutError    ... or timed out (also a WitnessTimeoutError; .result)
     ├── WaitTimeoutError             a wait's deadline passed
     │   └── WitnessTimeoutError      a call's one Deadline passed (names the stage)
     ├── PromptLostError              the prompt is in neither queue nor history (server restarted)
@@ -60,6 +61,7 @@ __all__ = [
     "DSLError",
     "DownloadTooLargeError",
     "ExecutionError",
+    "ExecutionTimeoutError",
     "FeatureUnavailableError",
     "ForbiddenError",
     "InvalidArgumentError",
@@ -175,7 +177,24 @@ class TransportError(WitnessError):
 
 
 class ServerUnavailableError(TransportError):
-    """The server could not be reached (refused, reset, DNS or TLS failure)."""
+    """The server could not be reached (refused, reset, DNS or TLS failure).
+
+    Attributes:
+        prompt_id: The prompt being waited for, when the server went away during a wait
+            (it stayed unreachable for longer than ``Settings.unreachable_grace``).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str,
+        url: str,
+        sent: bool = True,
+        prompt_id: str | None = None,
+    ) -> None:
+        super().__init__(message, method=method, url=url, sent=sent)
+        self.prompt_id = prompt_id
 
 
 class RequestTimeoutError(TransportError):
@@ -741,6 +760,8 @@ class ExecutionError(WitnessError):
         exception_type: The Python exception type reported by the server.
         exception_message: Its message.
         traceback: The server-side traceback lines.
+        result: The :class:`~witness.core.results.ExecuteResult` that raised (its outputs so
+            far included), when raised by ``raise_for_status``.
     """
 
     def __init__(
@@ -754,6 +775,7 @@ class ExecutionError(WitnessError):
         exception_type: str | None = None,
         exception_message: str | None = None,
         traceback: tuple[str, ...] = (),
+        result: Any = None,
     ) -> None:
         super().__init__(message)
         self.prompt_id = prompt_id
@@ -763,6 +785,7 @@ class ExecutionError(WitnessError):
         self.exception_type = exception_type
         self.exception_message = exception_message
         self.traceback = traceback
+        self.result = result
 
 
 class WaitTimeoutError(WitnessError, TimeoutError):
@@ -802,6 +825,32 @@ class WitnessTimeoutError(WaitTimeoutError):
         super().__init__(message, timeout=timeout, what=prompt_id or stage)
         self.stage = stage
         self.prompt_id = prompt_id
+        self.result = result
+
+
+class ExecutionTimeoutError(ExecutionError, WitnessTimeoutError):  # type: ignore[misc]
+    """``raise_for_status()`` of a result whose deadline passed: an :class:`ExecutionError`
+    with status ``"timeout"`` and a :class:`WitnessTimeoutError` of stage ``"wait"``.
+
+    Attributes:
+        result: The partial :class:`~witness.core.results.ExecuteResult` (status
+            ``"timeout"``, the outputs finished before the deadline).
+    """
+
+    def __init__(
+        self, message: str, *, prompt_id: str = "", timeout: float = 0.0, result: Any = None
+    ) -> None:
+        WitnessError.__init__(self, message)
+        self.prompt_id = prompt_id
+        self.status = "timeout"
+        self.node_id = None
+        self.node_type = None
+        self.exception_type = None
+        self.exception_message = None
+        self.traceback = ()
+        self.timeout = timeout
+        self.what = prompt_id
+        self.stage = "wait"
         self.result = result
 
 

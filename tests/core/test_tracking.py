@@ -65,7 +65,7 @@ class FakeHistory:
         with self.lock:
             self.entries[prompt_id] = HistoryEntry.from_json(prompt_id, _raw_entry(status))
 
-    def get(self, prompt_id: str) -> HistoryEntry | None:
+    def get(self, prompt_id: str, **_: object) -> HistoryEntry | None:
         with self.lock:
             self.calls += 1
             if self.errors:
@@ -82,7 +82,7 @@ class FakeQueue:
         self.fail_cancel: Exception | None = None
         self.lock = threading.Lock()
 
-    def get(self) -> QueueState:
+    def get(self, **_: object) -> QueueState:
         with self.lock:
             return QueueState.from_json(
                 {"queue_running": [], "queue_pending": [[0, p, {}, {}, []] for p in self.pending]}
@@ -212,7 +212,7 @@ def test_transient_transport_errors_are_tolerated(history: FakeHistory, queue: F
 
 def test_unreachable_until_the_deadline_raises_the_transport_error(queue: FakeQueue) -> None:
     class Down(FakeHistory):
-        def get(self, prompt_id: str) -> HistoryEntry | None:
+        def get(self, prompt_id: str, **_: object) -> HistoryEntry | None:
             raise ServerUnavailableError("refused", method="GET", url="u")
 
     with pytest.raises(ServerUnavailableError):
@@ -250,7 +250,7 @@ def test_a_running_prompt_cancelled_ends_with_its_history_entry(
     history: FakeHistory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     class Running(FakeQueue):
-        def get(self) -> QueueState:
+        def get(self, **_: object) -> QueueState:
             with self.lock:
                 running = [] if PID in history.entries else [[0, PID, {}, {}, []]]
             return QueueState.from_json({"queue_running": running, "queue_pending": []})
@@ -345,7 +345,7 @@ def test_websocket_waiter_with_the_server_down_at_the_deadline_raises(
     trying to reconnect), the server never answers, and the deadline raises its error."""
 
     class Down(FakeHistory):
-        def get(self, prompt_id: str) -> HistoryEntry | None:
+        def get(self, prompt_id: str, **_: object) -> HistoryEntry | None:
             raise ServerUnavailableError("refused", method="GET", url="u")
 
     monkeypatch.setattr(tracking, "SILENCE_CHECK", NEVER)

@@ -15,6 +15,7 @@ from witness.api_clients._common import (
 )
 from witness.api_clients.types import HistoryEntry
 from witness.transport.http import HttpClient
+from witness.transport.retry import RetryPolicy
 from witness.utils.paths import route
 
 __all__ = ["HistoryClient"]
@@ -35,13 +36,15 @@ class HistoryClient:
     def __init__(self, http: HttpClient) -> None:
         self._http = http
 
-    def get(self, prompt_id: str) -> HistoryEntry | None:
+    def get(self, prompt_id: str, *, retry: RetryPolicy | None = None) -> HistoryEntry | None:
         """The history entry of one prompt.
 
         Route: ``GET /history/{prompt_id}``.
 
         Args:
             prompt_id: The prompt.
+            retry: A retry policy for this call (default: the client's); a waiter that polls
+                anyway passes ``RetryPolicy(retries=0)``.
 
         Returns:
             The entry, or ``None`` while the prompt has none: it is queued, running, was
@@ -53,7 +56,7 @@ class HistoryClient:
             TransportError: The server could not be reached.
         """
         check_text(prompt_id, "prompt_id")
-        data = self._mapping("GET", route("/history/{}", prompt_id))
+        data = self._mapping("GET", route("/history/{}", prompt_id), retry=retry)
         entry = data.get(prompt_id)
         if not isinstance(entry, Mapping):
             return None

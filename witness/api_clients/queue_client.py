@@ -18,6 +18,7 @@ from witness.api_clients._common import (
 from witness.api_clients.types import CancelOutcome, CancelResult, QueueState
 from witness.errors import ApiError, InvalidArgumentError, NotFoundError
 from witness.transport.http import HttpClient
+from witness.transport.retry import RetryPolicy
 from witness.utils.paths import route
 
 __all__ = ["QueueClient"]
@@ -46,10 +47,13 @@ class QueueClient:
         self._lock = threading.Lock()
         self._jobs_cancel: bool | None = None  # None: not probed yet
 
-    def get(self) -> QueueState:
+    def get(self, *, retry: RetryPolicy | None = None) -> QueueState:
         """The running and pending prompts.
 
         Route: ``GET /queue``.
+
+        Args:
+            retry: A retry policy for this call (default: the client's).
 
         Returns:
             A snapshot; ``pending`` is sorted by queue number (run order).
@@ -58,7 +62,9 @@ class QueueClient:
             ResponseDecodeError: The answer is not a JSON object.
             TransportError: The server could not be reached.
         """
-        data = as_mapping(self._http, self._http.request_json("GET", "/queue"), "GET", "/queue")
+        data = as_mapping(
+            self._http, self._http.request_json("GET", "/queue", retry=retry), "GET", "/queue"
+        )
         return QueueState.from_json(data)
 
     def delete(self, prompt_ids: str | Iterable[str]) -> None:

@@ -24,6 +24,7 @@ Environment variables (all optional):
 ``COMFYUI_CONNECT_TIMEOUT``  connect timeout in seconds (default 5)
 ``COMFYUI_RETRIES``          retries for idempotent requests (default 3)
 ``COMFYUI_RETRY_BACKOFF``    first backoff delay in seconds (default 0.25, doubles each time)
+``COMFYUI_UNREACHABLE_GRACE`` seconds a server may stay unreachable during a wait (default 10)
 ``COMFYUI_USER``             ``comfy-user`` header for multi-user servers
 ``COMFYUI_VERIFY_TLS``       ``true``/``false`` or a path to a CA bundle
 =========================== ==================================================================
@@ -63,6 +64,7 @@ ENV_VARS: dict[str, tuple[str, ...]] = {
     "connect_timeout": ("COMFYUI_CONNECT_TIMEOUT",),
     "retries": ("COMFYUI_RETRIES",),
     "retry_backoff": ("COMFYUI_RETRY_BACKOFF",),
+    "unreachable_grace": ("COMFYUI_UNREACHABLE_GRACE",),
     "user": ("COMFYUI_USER",),
     "verify": ("COMFYUI_VERIFY_TLS",),
 }
@@ -129,6 +131,7 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "connect_timeout": _parse_float,
     "retries": _parse_int,
     "retry_backoff": _parse_float,
+    "unreachable_grace": _parse_float,
     "verify": _parse_verify,
 }
 
@@ -218,6 +221,10 @@ class Settings:
         retries: How many times an idempotent request is retried after a connection failure
             or a 502/503/504 answer.
         retry_backoff: First retry delay in seconds; doubles each retry (capped at 8 s).
+        unreachable_grace: Seconds a server may stay unreachable while a prompt is waited
+            for (a restart, a network blip) before the wait raises
+            :class:`~witness.errors.ServerUnavailableError` naming the server and the prompt
+            (default 10: a dead server surfaces within about 11 s of its death).
         user: Value of the ``comfy-user`` header for servers started with ``--multi-user``
             (any text without control characters; non-ASCII ids are sent as UTF-8, which
             is how the server decodes the header).
@@ -234,6 +241,7 @@ class Settings:
     read_timeout: float = 30.0
     retries: int = 3
     retry_backoff: float = 0.25
+    unreachable_grace: float = 10.0
     user: str | None = None
     verify: bool | str = True
 
@@ -259,6 +267,7 @@ class Settings:
             or self.retry_backoff < 0
         ):
             raise ConfigError("retry_backoff", self.retry_backoff, "must be a number >= 0")
+        set_(self, "unreachable_grace", _positive("unreachable_grace", self.unreachable_grace))
         for name in ("cookies", "headers", "query_params"):
             value = getattr(self, name)
             if not isinstance(value, Mapping):

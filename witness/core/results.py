@@ -34,7 +34,13 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from witness.core.dsl import Signature
-from witness.errors import ExecutionError, InvalidArgumentError, UnsafeOutputError, WitnessError
+from witness.errors import (
+    ExecutionError,
+    ExecutionTimeoutError,
+    InvalidArgumentError,
+    UnsafeOutputError,
+    WitnessError,
+)
 from witness.utils.files import safe_filename, unique_path
 from witness.utils.media import (
     ANIMATABLE_EXTENSIONS,
@@ -205,11 +211,22 @@ class ExecuteResult:
         """Return ``self`` if completed, else raise :class:`~witness.errors.ExecutionError`.
 
         Raises:
+            ExecutionTimeoutError: Status ``"timeout"`` (an ExecutionError and a
+                WitnessTimeoutError); its ``result`` is this partial result.
             ExecutionError: With status, prompt id, node id/type, exception type/message and
-                traceback filled in from :attr:`error`.
+                traceback filled in from :attr:`error`; ``result`` is this result.
         """
         if self.ok:
             return self
+        if self.status == "timeout":
+            raise ExecutionTimeoutError(
+                f"prompt {self.prompt_id or '?'} timeout: {self.msg or 'no details'} "
+                f"({len(self.files)} output file(s) finished before the deadline: "
+                "the error's .result has them)",
+                prompt_id=self.prompt_id or "",
+                timeout=self.duration or 0.0,
+                result=self,
+            )
         err = self.error
         raise ExecutionError(
             f"prompt {self.prompt_id or '?'} {self.status}: {self.msg or 'no details'}",
@@ -220,6 +237,7 @@ class ExecuteResult:
             exception_type=err.exception_type if err else None,
             exception_message=err.exception_message if err else None,
             traceback=err.traceback if err else (),
+            result=self,
         )
 
     def save(

@@ -11,9 +11,19 @@ Two executors:
 * ``"http"``: ``GET /history/{prompt_id}`` polled at an adaptive interval (10 ms, growing by
   half each poll, capped at 1 s).
 
-Either way every wait has a deadline, transient connection failures are tolerated until it
-passes, and a prompt that is in neither the queue nor the history (the server restarted, or
-someone deleted it) raises :class:`~witness.errors.PromptLostError` instead of hanging.
+Either way every wait has a deadline; a server that stays unreachable for longer than the
+grace period (``Settings.unreachable_grace``) raises
+:class:`~witness.errors.ServerUnavailableError` naming the server and the prompt (one warning
+is logged when the outage starts, with its real cause); a prompt that is in neither the queue
+nor the history (the server restarted, or someone deleted it) raises
+:class:`~witness.errors.PromptLostError` instead of hanging. The waiter's own probes are not
+retried by the transport: the wait itself is the retry loop.
+
+When the wait ends with an exception (``KeyboardInterrupt``, an error raised in the
+waiting thread...) the prompt is cancelled on the server, once, and its id logged, when
+``cancel_on_error=True`` (what ``Witness.execute`` and ``PromptHandle.wait`` pass by
+default). When the deadline passes, the outcome carries the outputs finished so far (the
+history entry written after the cancel, else the ``executed`` websocket events).
 """
 
 from __future__ import annotations
@@ -31,6 +41,7 @@ from witness.api_clients.queue_client import QueueClient
 from witness.api_clients.types import CancelResult, HistoryEntry
 from witness.api_clients.websocket_client import PromptEvents
 from witness.api_clients.ws_events import (
+    ExecutedEvent,
     ExecutingEvent,
     ExecutionCachedEvent,
     PreviewEvent,
@@ -40,11 +51,13 @@ from witness.api_clients.ws_events import (
 )
 from witness.errors import (
     PromptLostError,
+    ServerUnavailableError,
     TransportError,
     WaitTimeoutError,
     WebSocketError,
     WitnessError,
 )
+from witness.transport.retry import RetryPolicy
 
 __all__ = [
     "ExecutorKind",
@@ -66,6 +79,10 @@ SILENCE_CHECK = 3.0  # seconds without a websocket event before the history is c
 LOST_CHECK_EVERY = 2.0  # seconds between queue checks while polling
 EVENT_SLICE = 0.25  # longest single websocket wait, so that a cancel is noticed promptly
 CANCELLED_MEMORY = 4096  # cancelled prompt ids remembered (oldest forgotten first)
+OUTAGE_CHECK = 1.0  # seconds between checks while the server is unreachable
+DEFAULT_UNREACHABLE_GRACE = 10.0  # see Settings.unreachable_grace
+PARTIAL_WAIT = 3.0  # seconds to wait for the history entry of a prompt cancelled at timeout
+_PROBE = RetryPolicy(retries=0)  # the wait loop is the retry loop: no retries inside it
 
 _REQUESTED = 1  # a cancel was asked for (the server may not have done it yet)
 _DONE = 2  # the server answered the cancel
@@ -242,11 +259,23 @@ class Tracker:
     Args:
         history: For the truth about finished prompts.
         queue: To tell "still queued or running" from "lost", and to cancel.
+        unreachable_grace: Seconds without any contact with the server after which a wait
+            raises :class:`~witness.errors.ServerUnavailableError`.
+        server: The server's URL, for messages.
     """
 
-    def __init__(self, history: HistoryClient, queue: QueueClient) -> None:
+    def __init__(
+        self,
+        history: HistoryClient,
+        queue: QueueClient,
+        *,
+        unreachable_grace: float = DEFAULT_UNREACHABLE_GRACE,
+        server: str = "",
+    ) -> None:
         self._history = history
         self._queue = queue
+        self.unreachable_grace = unreachable_grace
+        self.server = server
         # prompt id -> _REQUESTED / _DONE; bounded (the oldest are forgotten first)
         self._cancelled: OrderedDict[str, int] = OrderedDict()
         self._changed = threading.Condition(threading.Lock())
@@ -307,6 +336,7 @@ class Tracker:
         on_progress: ProgressCallback | None = None,
         on_preview: PreviewCallback | None = None,
         cancel_on_timeout: bool = False,
+        cancel_on_error: bool = False,
     ) -> WaitOutcome:
         """Wait until the prompt's history entry exists, or the deadline passes.
 
@@ -319,20 +349,29 @@ class Tracker:
                 only the final ``overall == 1.0`` update of a completed prompt).
             on_preview: Called with preview images (websocket only).
             cancel_on_timeout: Cancel the prompt on the server when the deadline passes.
+            cancel_on_error: Cancel the prompt on the server (once, logging its id) when the
+                wait ends with an exception (``KeyboardInterrupt`` included); the exception
+                then propagates. Not for :class:`~witness.errors.PromptLostError` (nothing
+                left to cancel) nor a transport failure (the cancel could not reach the
+                server either).
 
         Returns:
-            The outcome: the entry, or a timeout / cancelled-before-start status.
+            The outcome: the entry, or a timeout / cancelled-before-start status. A timeout
+            carries the outputs finished so far (``entry`` holds them).
 
         Raises:
             PromptLostError: The prompt is in neither the queue nor the history.
-            TransportError: The server stayed unreachable until the deadline.
+            ServerUnavailableError: The server stayed unreachable for longer than
+                ``unreachable_grace`` (names the server and the prompt).
+            TransportError: The server was unreachable when the deadline passed.
         """
         progress = _Progress(prompt_id, node_count, on_progress) if on_progress else None
+        watch = _Watch(self, prompt_id)
         try:
             outcome: WaitOutcome | None = None
             if stream is not None:
                 try:
-                    outcome = self._wait_events(prompt_id, stream, deadline, progress, on_preview)
+                    outcome = self._wait_events(watch, stream, deadline, progress, on_preview)
                 except WebSocketError as exc:
                     logger.warning(
                         "websocket unusable while waiting for %s (%s); polling instead",
@@ -340,23 +379,31 @@ class Tracker:
                         exc,
                     )
             if outcome is None:
-                outcome = self._poll(prompt_id, deadline)
+                outcome = self._poll(watch, deadline)
         except WaitTimeoutError as exc:
             if cancel_on_timeout:
                 self._cancel_quietly(prompt_id)
-            return WaitOutcome(entry=None, status="timeout", reason=str(exc))
+            entry = self._partial_entry(watch, cancelled=cancel_on_timeout)
+            return WaitOutcome(entry=entry, status="timeout", reason=str(exc))
+        except PromptLostError:
+            raise
+        except BaseException as exc:
+            if cancel_on_error:
+                self._cancel_after_error(prompt_id, exc)
+            raise
         if progress is not None and _succeeded(outcome):
             progress.finish()
         return outcome
 
     def _wait_events(
         self,
-        prompt_id: str,
+        watch: _Watch,
         stream: PromptEvents,
         deadline: float,
         progress: _Progress | None,
         on_preview: PreviewCallback | None,
     ) -> WaitOutcome | None:
+        prompt_id = watch.prompt_id
         last_event = time.monotonic()
         seen_cancel = False
         while True:
@@ -365,7 +412,7 @@ class Tracker:
             if remaining <= 0:
                 # Ask the truth once more: the end may have been missed, and a server that is
                 # unreachable now must surface as such, exactly as when polling.
-                found = self._check_once(prompt_id)
+                found = self._check_once(watch)
                 if found is not None:
                     return found
                 raise WaitTimeoutError(
@@ -376,46 +423,55 @@ class Tracker:
             if not seen_cancel and self._cancel_state(prompt_id) == _DONE:
                 # Cancelled: a dequeued prompt sends no event at all, so look now.
                 seen_cancel = True
-                found = self._check(prompt_id)
+                found = self._check(watch)
                 if found is not None:
                     return found
             try:
                 event = stream.get(timeout=min(remaining, EVENT_SLICE))
             except WaitTimeoutError:
-                if time.monotonic() - last_event >= SILENCE_CHECK:
-                    # Silence: a long node without progress, or missed events. Ask the truth.
+                event = _SILENT  # handled below, outside the except: no misleading __context__
+            if event is _SILENT:
+                every = OUTAGE_CHECK if watch.down else SILENCE_CHECK
+                if time.monotonic() - last_event >= every:
+                    # Silence: a long node without progress, missed events, or a server that
+                    # went away. Ask the truth.
                     last_event = time.monotonic()
-                    found = self._check(prompt_id)
+                    found = self._check(watch)
                     if found is not None:
                         return found
                 continue
             last_event = time.monotonic()
             if event is None or (isinstance(event, ExecutingEvent) and event.finished):
-                return self._final_entry(prompt_id, deadline)
+                return self._final_entry(watch, deadline)
+            watch.contact()
             if isinstance(event, ReconnectedEvent):
                 logger.info("websocket reconnected while %s ran; checking history", prompt_id)
-                found = self._check(prompt_id)
+                found = self._check(watch)
                 if found is not None:
                     return found
                 continue
+            if isinstance(event, ExecutedEvent) and event.node and event.output is not None:
+                watch.outputs[event.node] = dict(event.output)
             if progress is not None:
                 progress.handle(event)
             if on_preview is not None and isinstance(event, PreviewEvent):
                 preview = Preview(prompt_id, event.node_id, event.image, event.mime_type)
                 _call(on_preview, preview, "on_preview")
 
-    def _final_entry(self, prompt_id: str, deadline: float) -> WaitOutcome:
+    def _final_entry(self, watch: _Watch, deadline: float) -> WaitOutcome:
         """The completion signal came: read the entry (briefly polling if not visible yet)."""
-        return self._poll(prompt_id, deadline)
+        return self._poll(watch, deadline)
 
-    def _poll(self, prompt_id: str, deadline: float) -> WaitOutcome:
+    def _poll(self, watch: _Watch, deadline: float) -> WaitOutcome:
+        prompt_id = watch.prompt_id
         interval = POLL_START
         last_lost_check = time.monotonic()
         seen_cancel = False
         unreachable: TransportError | None = None
         while True:
             try:
-                entry = self._history.get(prompt_id)
+                entry = self._history.get(prompt_id, retry=_PROBE)
+                watch.contact()
                 unreachable = None
                 if entry is not None:
                     return WaitOutcome(entry=entry_to_json(entry))
@@ -429,7 +485,8 @@ class Tracker:
                         return lost
             except TransportError as exc:
                 unreachable = exc
-                logger.debug("server unreachable while waiting for %s: %s", prompt_id, exc)
+            if unreachable is not None:
+                watch.unreachable(unreachable)  # raises once the grace period is over
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 if unreachable is not None:
@@ -439,24 +496,27 @@ class Tracker:
                     timeout=0.0,
                     what=prompt_id,
                 )
-            self._sleep(prompt_id, min(interval, remaining), cancel_seen=seen_cancel)
+            pause = min(OUTAGE_CHECK, interval) if unreachable is not None else interval
+            self._sleep(prompt_id, min(pause, remaining), cancel_seen=seen_cancel)
             interval = min(interval * POLL_GROWTH, POLL_MAX)
 
-    def _check(self, prompt_id: str) -> WaitOutcome | None:
+    def _check(self, watch: _Watch) -> WaitOutcome | None:
         """Look at history (and, if absent, the queue) once; ``None`` means still waiting
-        (or the server is unreachable for now)."""
+        (or the server is unreachable for now, within the grace period)."""
         try:
-            return self._check_once(prompt_id)
+            return self._check_once(watch)
         except TransportError as exc:
-            logger.debug("server unreachable while checking %s: %s", prompt_id, exc)
-            return None
+            failure = exc
+        watch.unreachable(failure)  # outside the except: the cause is the failure itself
+        return None
 
-    def _check_once(self, prompt_id: str) -> WaitOutcome | None:
+    def _check_once(self, watch: _Watch) -> WaitOutcome | None:
         """Like :meth:`_check`, but a transport failure raises."""
-        entry = self._history.get(prompt_id)
+        entry = self._history.get(watch.prompt_id, retry=_PROBE)
+        watch.contact()
         if entry is not None:
             return WaitOutcome(entry=entry_to_json(entry))
-        return self._lost_outcome(prompt_id)
+        return self._lost_outcome(watch.prompt_id)
 
     def _lost_outcome(self, prompt_id: str) -> WaitOutcome | None:
         """``None`` while the prompt is queued or running; else the outcome, or raise lost.
@@ -465,9 +525,9 @@ class Tracker:
         it removes a finished prompt from the queue, so this order cannot miss a prompt
         that finishes in between.
         """
-        if self._queue.get().find(prompt_id) is not None:
+        if self._queue.get(retry=_PROBE).find(prompt_id) is not None:
             return None
-        entry = self._history.get(prompt_id)
+        entry = self._history.get(prompt_id, retry=_PROBE)
         if entry is not None:
             return WaitOutcome(entry=entry_to_json(entry))
         if self._was_cancelled(prompt_id):
@@ -480,11 +540,118 @@ class Tracker:
             prompt_id=prompt_id,
         )
 
+    def _partial_entry(self, watch: _Watch, *, cancelled: bool) -> dict[str, Any] | None:
+        """What a timed-out prompt produced so far: its history entry (written by the server
+        soon after an interrupt), else the outputs of its ``executed`` websocket events."""
+        if cancelled:
+            until = time.monotonic() + PARTIAL_WAIT
+            while True:
+                try:
+                    entry = self._history.get(watch.prompt_id, retry=_PROBE)
+                except TransportError as exc:
+                    logger.debug("no partial outputs of %s: %s", watch.prompt_id, exc)
+                    break
+                if entry is not None:
+                    return entry_to_json(entry)
+                if time.monotonic() >= until:
+                    break
+                time.sleep(0.1)
+        if not watch.outputs:
+            return None
+        return {"outputs": dict(watch.outputs), "status": {}, "meta": {}}
+
     def _cancel_quietly(self, prompt_id: str) -> None:
         try:
             self.cancel(prompt_id)
         except WitnessError as exc:
             logger.warning("could not cancel timed-out prompt %s: %s", prompt_id, exc)
+
+    def _cancel_after_error(self, prompt_id: str, error: BaseException) -> None:
+        """Cancel a prompt whose waiter is leaving with ``error`` (once; never raises)."""
+        if self._cancel_state(prompt_id):
+            logger.debug("prompt %s was already cancelled", prompt_id)
+            return
+        if isinstance(error, TransportError):
+            # The server cannot be reached: a cancel would not reach it either (and must not
+            # mark the prompt cancelled: after a restart it is lost, not interrupted).
+            return
+        try:
+            result = self.cancel(prompt_id)
+        except BaseException as exc:  # a second Ctrl-C, or the server failing
+            logger.warning(
+                "%s while waiting for prompt %s; cancelling it failed: %s",
+                type(error).__name__,
+                prompt_id,
+                exc,
+            )
+            return
+        logger.warning(
+            "%s while waiting for prompt %s: cancelled on the server (%s)",
+            type(error).__name__,
+            prompt_id,
+            result.outcome,
+        )
+
+
+#: A websocket wait slice that brought no event.
+_SILENT: Any = object()
+
+
+class _Watch:
+    """One wait's state: when the server last answered, the outage in progress, and the
+    outputs the websocket reported so far."""
+
+    def __init__(self, tracker: Tracker, prompt_id: str) -> None:
+        self.tracker = tracker
+        self.prompt_id = prompt_id
+        self.last_contact = time.monotonic()
+        self.failure: TransportError | None = None
+        self.outputs: dict[str, dict[str, Any]] = {}
+
+    @property
+    def down(self) -> bool:
+        """Whether the last contact attempt failed."""
+        return self.failure is not None
+
+    def contact(self) -> None:
+        """The server answered (or sent an event)."""
+        if self.failure is not None:
+            logger.info(
+                "server %s reachable again after %.1f s while waiting for prompt %s",
+                self.tracker.server or self.failure.url,
+                time.monotonic() - self.last_contact,
+                self.prompt_id,
+            )
+            self.failure = None
+        self.last_contact = time.monotonic()
+
+    def unreachable(self, failure: TransportError) -> None:
+        """A contact attempt failed: warn once per outage; raise after the grace period."""
+        grace = self.tracker.unreachable_grace
+        silent_for = time.monotonic() - self.last_contact
+        if self.failure is None:
+            logger.warning(
+                "server %s unreachable while waiting for prompt %s (%s); giving up if it "
+                "stays unreachable for %g s",
+                self.tracker.server or failure.url,
+                self.prompt_id,
+                failure,
+                grace,
+            )
+        self.failure = failure
+        if silent_for < grace:
+            return
+        server = self.tracker.server or failure.url
+        raise ServerUnavailableError(
+            f"the server at {server} has been unreachable for {silent_for:.1f} s (more than "
+            f"the {grace:g} s grace period) while waiting for prompt {self.prompt_id}: "
+            f"{failure}; the prompt may still run if the server comes back "
+            f"(Witness.wait({self.prompt_id!r}) re-attaches)",
+            method=failure.method,
+            url=failure.url,
+            sent=failure.sent,
+            prompt_id=self.prompt_id,
+        ) from failure
 
 
 def node_count(prompt: Mapping[str, Any]) -> int:

@@ -133,6 +133,7 @@ class PromptHandle:
         on_progress: ProgressCallback | None = None,
         on_preview: PreviewCallback | None = None,
         cancel_on_timeout: bool = False,
+        cancel_on_error: bool = True,
     ) -> ExecuteResult:
         """Wait for the prompt and return its result (the same one on later calls).
 
@@ -143,14 +144,20 @@ class PromptHandle:
                 final ``overall == 1.0`` update of a completed prompt).
             on_preview: Preview images (websocket executor only).
             cancel_on_timeout: Cancel the prompt on the server if the deadline passes.
+            cancel_on_error: Cancel the prompt on the server (once; its id is logged) when
+                the wait is left with an exception, ``KeyboardInterrupt`` included; the
+                exception propagates. ``False`` leaves it running.
 
         Returns:
-            The result; ``status`` is ``"timeout"`` if the deadline passed (the prompt may
-            still run on the server unless ``cancel_on_timeout``; call ``wait`` again).
+            The result; ``status`` is ``"timeout"`` if the deadline passed, with the
+            outputs finished so far (the prompt may still run on the server unless
+            ``cancel_on_timeout``; call ``wait`` again).
 
         Raises:
             PromptLostError: The prompt vanished from the server (restart).
-            TransportError: The server stayed unreachable until the deadline.
+            ServerUnavailableError: The server stayed unreachable for longer than
+                ``Settings.unreachable_grace`` (names the server and the prompt).
+            TransportError: The server was unreachable when the deadline passed.
         """
         with self._lock:
             if self._result is not None and self._result.status != "timeout":
@@ -170,6 +177,7 @@ class PromptHandle:
                     on_progress=on_progress,
                     on_preview=on_preview,
                     cancel_on_timeout=cancel_on_timeout,
+                    cancel_on_error=cancel_on_error,
                 )
             except PromptLostError:
                 self.release()
@@ -285,7 +293,12 @@ class Witness:
         self.system = SystemClient(self.http)
         self.users = UserClient(self.http)
         self.internal = InternalClient(self.http)
-        self.tracker = Tracker(self.history, self.queue)
+        self.tracker = Tracker(
+            self.history,
+            self.queue,
+            unreachable_grace=self.settings.unreachable_grace,
+            server=self.settings.api_url,
+        )
         self.client_id = uuid.uuid4().hex
         self._ws: WebSocketClient | None = None
         self._ws_lock = threading.Lock()
@@ -455,6 +468,7 @@ class Witness:
         randomize_seeds: bool = False,
         validate: bool | None = None,
         cancel_on_timeout: bool = True,
+        cancel_on_error: bool = True,
         extra_data: Mapping[str, Any] | None = None,
         webhook_url: str | None = None,
         instance_type: str | None = None,
@@ -485,6 +499,9 @@ class Witness:
                 random value (explicit values are never replaced).
             validate: Check against ``/object_info`` before submitting (default: on).
             cancel_on_timeout: Cancel the prompt on the server when the deadline passes.
+            cancel_on_error: Cancel the prompt on the server (once; its id is logged) when
+                waiting ends with an exception, ``KeyboardInterrupt`` (Ctrl-C) included; the
+                exception propagates. ``False`` leaves it running.
             extra_data: Extra ``extra_data`` for ``POST /prompt`` (e.g. ``extra_pnginfo``);
                 local runs only.
             webhook_url: RunningHub only: sent as ``webhookUrl`` (RunningHub POSTs the
@@ -537,6 +554,7 @@ class Witness:
                 on_progress=on_progress,
                 on_preview=on_preview,
                 cancel_on_timeout=cancel_on_timeout,
+                cancel_on_error=cancel_on_error,
             )
         finally:
             handle.release()  # nobody else can wait on this handle
@@ -585,18 +603,24 @@ class Witness:
             extra_data=extra_data,
         )
 
-    def wait(self, prompt_id: str, timeout: float | None = None) -> ExecuteResult:
+    def wait(
+        self, prompt_id: str, timeout: float | None = None, *, cancel_on_error: bool = False
+    ) -> ExecuteResult:
         """Wait for a prompt submitted earlier, by anyone (re-attach after a crash).
 
         Polls ``/history`` (the prompt's websocket events go to whoever submitted it). Output
-        names come from the ``$output`` titles of the graph the server stored.
+        names come from the ``$output`` titles of the graph the server stored. The prompt
+        may be someone else's: it is cancelled on an exception (Ctrl-C) only with
+        ``cancel_on_error=True``.
 
         Raises:
             PromptLostError: The prompt is in neither the queue nor the history.
         """
         started = time.monotonic()
         limit = self.default_timeout if timeout is None else _positive("timeout", timeout)
-        outcome = self.tracker.wait(prompt_id, deadline=started + limit)
+        outcome = self.tracker.wait(
+            prompt_id, deadline=started + limit, cancel_on_error=cancel_on_error
+        )
         prompt: dict[str, Any] | None = None
         if outcome.entry is not None:
             stored = outcome.entry.get("prompt")
