@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import http.server
+import random
 import socket
 import threading
 import types
@@ -320,3 +321,9 @@ def no_secret_in_errors(monkeypatch: pytest.MonkeyPatch) -> Iterator[ErrorCollec
     bad = {k: v for k, v in found.items() if v}
     if bad:
         pytest.fail(f"secrets inside errors raised by this test: {bad}", pytrace=False)
+
+
+def fresh_params(**params: object) -> dict[str, object]:
+    """Params for ``examples/invert.json`` that no earlier prompt used (a random colour): the
+    server caches identical prompts, and an earlier test may have deleted their files."""
+    return {"width": 8, "height": 8, "color": random.randrange(1 << 24), **params}

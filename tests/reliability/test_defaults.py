@@ -23,7 +23,11 @@ def _python(code: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str
     return subprocess.run(
         [sys.executable, "-c", code],
         cwd=cwd,
-        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+        env={
+            **{k: v for k, v in os.environ.items() if k != "WITNESS_NO_DOTENV"},
+            "PYTHONPATH": str(ROOT),
+            **env,
+        },
         capture_output=True,
         text=True,
         timeout=60,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.conftest import EXAMPLES
+from tests.reliability.conftest import EXAMPLES, fresh_params
 from witness import Witness
 from witness.api_clients.types import FileRef
 from witness.core.results import ExecuteResult, OutputFile, assemble
@@ -46,7 +46,7 @@ def test_save_and_download_give_the_mode_open_gives(
     with open(plain, "w"):
         pass
     assert _mode(plain) == umask_022
-    result = kit.execute(EXAMPLES / "invert.json", {"width": 8, "height": 8})
+    result = kit.execute(EXAMPLES / "invert.json", fresh_params())
     forget(result)
     saved = result.raise_for_status().save(tmp_path / "saved", texts=True)
     assert saved
@@ -136,7 +136,7 @@ def test_save_saves_every_safe_file_then_lists_the_refused(
     kit: Witness, tmp_path: Path, forget: Callable[..., None]
 ) -> None:
     """Outputs ``good1``, ``../evil.png``, ``good2`` (a real file behind each safe name)."""
-    real = kit.execute(EXAMPLES / "invert.json", {"width": 8, "height": 8})
+    real = kit.execute(EXAMPLES / "invert.json", fresh_params())
     forget(real)
     source = real.raise_for_status().files[0]
     images = [

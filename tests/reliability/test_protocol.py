@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.reliability.conftest import EXAMPLES
+from tests.reliability.conftest import EXAMPLES, fresh_params
 from witness import Witness
 from witness.api_clients.websocket_client import DEFAULT_MAX_RECONNECT_TIME, WebSocketClient
 from witness.api_clients.ws_events import (
@@ -46,7 +46,7 @@ def test_history_paging_values_the_server_accepts(
     kit: Witness, forget: Callable[..., None]
 ) -> None:
     for _ in range(2):
-        forget(kit.execute(INVERT, {"width": 8, "height": 8}))
+        forget(kit.execute(INVERT, fresh_params()))
     everything = kit.history.get_all()
     newest = list(everything)[-1]
     assert list(kit.history.get_all(offset=-1, max_items=1)) == [newest]

@@ -516,6 +516,12 @@ def _ref(file: FileRef | str, subfolder: str | None, type: str | None) -> FileRe
     bare = _strip_annotation(ref.filename)
     if bare.startswith("/") or ".." in bare:
         raise InvalidArgumentError("filename", f"must not be absolute or contain '..': {bare!r}")
+    parts = ref.subfolder.replace("\\", "/").split("/")
+    if ref.subfolder.startswith(("/", "\\")) or ".." in parts or ":" in parts[0]:
+        # The server answers 403; a name like this only comes from a lying history entry.
+        raise InvalidArgumentError(
+            "subfolder", f"must be relative, without '..': {ref.subfolder!r}"
+        )
     _check_type(ref.type, "type")
     return ref
 
