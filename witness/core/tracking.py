@@ -41,6 +41,7 @@ from witness.api_clients.queue_client import QueueClient
 from witness.api_clients.types import CancelResult, HistoryEntry
 from witness.api_clients.websocket_client import PromptEvents
 from witness.api_clients.ws_events import (
+    ConnectionEvent,
     ExecutedEvent,
     ExecutingEvent,
     ExecutionCachedEvent,
@@ -430,6 +431,12 @@ class Tracker:
                 event = stream.get(timeout=min(remaining, EVENT_SLICE))
             except WaitTimeoutError:
                 event = _SILENT  # handled below, outside the except: no misleading __context__
+            if isinstance(event, ConnectionEvent):
+                # The client's own news (drop, reconnect attempts), not a sign of the server's
+                # life: once the socket is down, ask the truth at the outage pace.
+                event = _SILENT if event.state != "connected" else event
+                if event is _SILENT and not watch.down:
+                    last_event = min(last_event, time.monotonic() - SILENCE_CHECK)
             if event is _SILENT:
                 every = OUTAGE_CHECK if watch.down else SILENCE_CHECK
                 if time.monotonic() - last_event >= every:
