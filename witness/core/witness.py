@@ -42,7 +42,7 @@ from witness.api_clients.user_client import UserClient
 from witness.api_clients.websocket_client import WebSocketClient
 from witness.backends.base import Backend, BackendOptions, RunHandle, WaitCallbacks
 from witness.backends.native import ExecutorKind, NativeBackend, NativeHandle, NativeOptions
-from witness.config.settings import RunningHubSettings, Settings
+from witness.config.settings import Settings
 from witness.core import dsl, pipeline
 from witness.core.results import ExecuteResult
 from witness.core.sources import LoadedWorkflow
@@ -55,6 +55,7 @@ from witness.transport.http import HttpClient
 if TYPE_CHECKING:
     from witness.runninghub.backend import RunningHubBackend
     from witness.runninghub.client import RunningHubClient
+    from witness.runninghub.settings import RunningHubSettings
 
 __all__ = ["BACKENDS", "PromptHandle", "Witness"]
 
