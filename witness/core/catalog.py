@@ -41,6 +41,11 @@ class CatalogService:
         size = "empty" if self._info is None else f"{len(self._info)} classes"
         return f"CatalogService({size})"
 
+    @property
+    def loaded(self) -> bool:
+        """Whether ``/object_info`` has been fetched (and is cached)."""
+        return self._info is not None
+
     def object_info(
         self, deadline: Deadline | None = None, *, refresh: bool = False
     ) -> dict[str, Any]:
