@@ -445,10 +445,13 @@ class HttpClient:
         message, body = self._server_message(response)
         cls = error_class_for_status(status)
         if cls is PayloadTooLargeError:
-            return PayloadTooLargeError(
+            error: ApiError = PayloadTooLargeError(
                 status=status, method=method, url=url, server_message=message, body=body
             )
-        return cls(status=status, method=method, url=url, server_message=message, body=body)
+        else:
+            error = cls(status=status, method=method, url=url, server_message=message, body=body)
+        error.retry_after = response.headers.get("Retry-After")
+        return error
 
     def _server_message(self, response: requests.Response) -> tuple[str, Any]:
         """Extract a readable message from any of the server's error body forms."""
