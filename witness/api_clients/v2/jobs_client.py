@@ -293,8 +293,9 @@ class JobsClient:
         Route: ``GET /api/v2/jobs/{id}/events`` (server-sent events: ``status``,
         ``progress``, ``preview``, ``log``, ``output``).
 
-        The first event is always a ``status`` snapshot, and the iteration ends after the
-        terminal one. A stream that ends early or breaks is reconnected (``Last-Event-ID``
+        The first event is always a ``status`` snapshot; the iteration ends when the server
+        closes the stream after the terminal ``status`` (and the ``output`` events that follow
+        it). A stream that ends early or breaks is reconnected (``Last-Event-ID``
         sent when the server gave ids; the proxy sends none, so a reconnect starts from a
         fresh snapshot); if the job ended meanwhile, ``GET /api/v2/jobs/{id}`` supplies the
         final ``status``. The iteration also ends, without a terminal event, when
@@ -317,6 +318,7 @@ class JobsClient:
         path = v2_route("/jobs/{}/events", job_id)
         parser = SSEParser()
         failures = 0
+        ended = False
         while not deadline.expired():
             headers = {"Accept": "text/event-stream"}
             if parser.last_event_id:
@@ -333,11 +335,14 @@ class JobsClient:
                         for name, data in parser.feed(chunk):
                             event = decode_event(name, data)
                             failures = 0
+                            ended = ended or (isinstance(event, StatusEvent) and event.terminal)
                             yield event
-                            if isinstance(event, StatusEvent) and event.terminal:
-                                return
+                        if deadline.expired():
+                            return  # a busy stream: reads never time out
+                if ended:
+                    return  # the server closed the stream after the end (and its outputs)
             except TransportError as exc:
-                if deadline.expired():
+                if deadline.expired() or ended:
                     return
                 failures += 1
                 if failures > limit:
