@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from witness.api_clients.queue_client import QueueClient
 from witness.api_clients.types import CancelOutcome, CancelResult
 from witness.api_clients.v2.assets_client import AssetsClient
 from witness.api_clients.v2.hashing import FileHasher
@@ -162,6 +163,10 @@ class V2Backend:
         http: The shared HTTP client, on the deployment's base URL (``/api/v2`` is added).
         retry: Retry policy of submits refused with ``queue_full`` and of broken event
             streams.
+        comfyui: For a self-hosted ComfyUI behind ``comfy-api-proxy``: a client on that
+            ComfyUI's native API. A cancel the proxy could not carry out is then done there
+            (comfy-api-proxy 0.1.6 forwards a cancel to ``POST /api/jobs/{id}/cancel``, which
+            ComfyUI before 0.4 lacks; its job id is the ComfyUI prompt id).
 
     Raises:
         ConfigError: The base URL is Comfy Cloud's and no API key is set (before any
@@ -174,7 +179,13 @@ class V2Backend:
 
     name = "v2"
 
-    def __init__(self, http: HttpClient, *, retry: RetryPolicy | None = None) -> None:
+    def __init__(
+        self,
+        http: HttpClient,
+        *,
+        retry: RetryPolicy | None = None,
+        comfyui: HttpClient | None = None,
+    ) -> None:
         if is_comfy_cloud(http.base_url) and not http.settings.api_key:
             raise ConfigError(
                 API_KEY_ENV_VAR,
@@ -187,7 +198,8 @@ class V2Backend:
         self.assets = AssetsClient(http)
         self.system = V2SystemClient(http)
         self.hasher = FileHasher()
-        self._owns_http = False
+        self._native_queue = QueueClient(comfyui) if comfyui is not None else None
+        self._owned: list[HttpClient] = []
         self._closed = False
 
     def __repr__(self) -> str:
@@ -196,15 +208,40 @@ class V2Backend:
     # -- construction ------------------------------------------------------------------------
 
     @classmethod
-    def from_settings(cls, settings: Settings, **kwargs: Any) -> V2Backend:
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        comfyui_url: str | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> V2Backend:
         """A backend on ``settings.api_url`` (the API key from the settings, else
-        ``COMFY_API_KEY``); it owns (and closes) its HTTP client."""
+        ``COMFY_API_KEY``); it owns (and closes) its HTTP clients.
+
+        Args:
+            settings: The deployment's settings.
+            comfyui_url: The native URL of the ComfyUI behind a self-hosted proxy (see the
+                class's ``comfyui``); it gets the same settings but no API key.
+            retry: See the class.
+        """
         if not settings.api_key:
             key = resolve_comfy_api_key(dotenv_path=None)
             if key:
                 settings = settings.with_overrides(api_key=key)
-        backend = cls(HttpClient(settings), **kwargs)
-        backend._owns_http = True
+        http = HttpClient(settings)
+        native = (
+            HttpClient(settings.with_overrides(api_url=comfyui_url, api_key=None))
+            if comfyui_url
+            else None
+        )
+        try:
+            backend = cls(http, retry=retry, comfyui=native)
+        except BaseException:
+            http.close()
+            if native is not None:
+                native.close()
+            raise
+        backend._owned = [c for c in (http, native) if c is not None]
         return backend
 
     @classmethod
@@ -307,6 +344,9 @@ class V2Backend:
             after = self.jobs.cancel(prompt_id, deadline=deadline)
         except NotFoundError:
             return CancelResult(prompt_id, CancelOutcome.NOT_FOUND, "v2_api")
+        if after.status not in {"canceled", "succeeded", "failed"} and self._native_queue:
+            native = self._native_queue.cancel(prompt_id)
+            return CancelResult(prompt_id, native.outcome, "v2_api")
         if after.status in {"succeeded", "failed"}:
             outcome = CancelOutcome.FINISHED
         elif before.status == "queued" and after.status in {"canceled", "canceling", "queued"}:
@@ -320,11 +360,11 @@ class V2Backend:
         return detect_v2(self.http, deadline)
 
     def close(self) -> None:
-        """Close the HTTP client when this backend made it; safe to call twice."""
+        """Close the HTTP clients this backend made; safe to call twice."""
         if not self._closed:
             self._closed = True
-            if self._owns_http:
-                self.http.close()
+            for client in self._owned:
+                client.close()
 
     def __enter__(self) -> V2Backend:
         return self
