@@ -130,7 +130,7 @@ def test_execute_with_params_an_uploaded_image_and_dedupe(
 def test_without_blake3_every_run_uploads(
     backend: V2Backend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from witness.api_clients.v2 import hashing  # noqa: PLC0415
+    from witness.api_clients.v2 import hashing
 
     monkeypatch.setattr(hashing, "_blake3", lambda: None)
     photo = tmp_path / "photo.png"
@@ -142,14 +142,15 @@ def test_without_blake3_every_run_uploads(
 
 
 def test_dsl_params_and_outputs(backend: V2Backend) -> None:
-    from tests.core.witness_live_support import image_workflow  # noqa: PLC0415
+    from tests.core.witness_live_support import image_workflow
 
     result = run(backend, image_workflow(prefix="witness_v2"), {"width": 16, "height": 8})
     assert result.ok
     assert result.prompt_id is not None
     assert list(result.images_by_var) == ["image"]
     assert result.files[0].filename.startswith("witness_v2")
-    assert result.duration is not None and result.duration > 0
+    assert result.duration is not None
+    assert result.duration > 0
 
 
 def test_progress_callbacks(backend: V2Backend) -> None:
@@ -169,7 +170,8 @@ def test_progress_callbacks(backend: V2Backend) -> None:
 
 def test_polling_instead_of_events(backend: V2Backend) -> None:
     result = run(backend, tiny_prompt(random.randrange(1 << 24)), options=V2Options(events=False))
-    assert result.ok and len(result.images) == 1
+    assert result.ok
+    assert len(result.images) == 1
 
 
 def test_a_raising_node_fails_with_node_detail(backend: V2Backend) -> None:
@@ -180,7 +182,8 @@ def test_a_raising_node_fails_with_node_detail(backend: V2Backend) -> None:
     assert result.error.node_type == "TestSyncError"
     assert result.error.title == "Boom"
     assert "Intentional sync execution error" in (result.error.exception_message or "")
-    assert result.msg is not None and result.msg.startswith('node 2 (TestSyncError "Boom")')
+    assert result.msg is not None
+    assert result.msg.startswith('node 2 (TestSyncError "Boom")')
     with pytest.raises(Exception, match="Intentional sync execution error"):
         result.raise_for_status()
 

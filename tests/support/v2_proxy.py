@@ -71,7 +71,7 @@ class ProxyProcess:
         if self.token:
             args += ["--token", self.token]
         with self.log.open("wb") as log:
-            self.process = subprocess.Popen(  # noqa: S603 - our own interpreter
+            self.process = subprocess.Popen(
                 args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
         deadline = time.monotonic() + START_TIMEOUT

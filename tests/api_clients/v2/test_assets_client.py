@@ -57,7 +57,8 @@ def test_upload_head_get_content_delete(assets: AssetsClient, tmp_path: Path) ->
     assert [p.name for p in tmp_path.iterdir()] == ["out.png"]  # no partial file left
     # The same bytes again: the server de-duplicates.
     again = assets.upload(data, file_path="other_name.png")
-    assert again.id == asset.id and again.created_new is False
+    assert again.id == asset.id
+    assert again.created_new is False
     minted = assets.from_hash(digest, file_path="minted.png")
     assert minted.id == asset.id
     assets.delete(asset.id)
@@ -108,7 +109,8 @@ def test_upload_streams_with_constant_memory(assets: AssetsClient, tmp_path: Pat
 def test_errors(assets: AssetsClient) -> None:
     with pytest.raises(V2HashMismatchError) as info:
         assets.upload(unique_png(), file_path="x.png", expected_hash=MISSING_HASH)
-    assert info.value.status == 409 and info.value.code == "hash_mismatch"
+    assert info.value.status == 409
+    assert info.value.code == "hash_mismatch"
     with pytest.raises(V2BlobNotFoundError) as missing:
         assets.from_hash(MISSING_HASH)
     assert missing.value.status == 404

@@ -69,7 +69,8 @@ def test_a_repeated_cursor_is_an_error_not_a_loop(jobs: JobsClient) -> None:
 def test_an_expired_job_is_terminal(jobs: JobsClient) -> None:
     responses.get(JOBS + "/j1", json=job("j1", "expired"))
     got = jobs.get("j1")
-    assert got.status == "expired" and got.terminal
+    assert got.status == "expired"
+    assert got.terminal
 
 
 @responses.activate
@@ -82,7 +83,8 @@ def test_queue_full_is_retried_after_retry_after_with_the_same_key(jobs: JobsCli
     assert time.monotonic() - started >= 0.2
     assert submitted.id == "j1"
     keys = [call.request.headers["Idempotency-Key"] for call in responses.calls]
-    assert len(keys) == 2 and keys[0] == keys[1]
+    assert len(keys) == 2
+    assert keys[0] == keys[1]
     # The next submit gets a new key.
     responses.post(JOBS, json=job("j2", "queued"), status=201)
     jobs.submit({"1": {"class_type": "X", "inputs": {}}})

@@ -28,10 +28,12 @@ def test_frames_split_anywhere_and_comments_ignored() -> None:
     events = list(iter_events(chunks, parser))
     assert events[0] == StatusEvent("queued", 2)
     assert isinstance(events[1], ProgressEvent)
-    assert events[1].progress.value == 0.25 and events[1].progress.nodes_done == 1
+    assert events[1].progress.value == 0.25
+    assert events[1].progress.nodes_done == 1
     assert parser.last_event_id == "7"
     assert not events[0].terminal
-    assert StatusEvent("expired").terminal and not StatusEvent("canceling").terminal
+    assert StatusEvent("expired").terminal
+    assert not StatusEvent("canceling").terminal
 
 
 def test_every_event_kind() -> None:
@@ -45,7 +47,8 @@ def test_every_event_kind() -> None:
     assert preview == PreviewEvent("5", "image/jpeg", image)
     assert decode_event("log", '{"level":"warn","message":"hi"}') == LogEvent("warn", "hi")
     output = decode_event("output", '{"node_id":"9","name":"x.png","type":"image","id":"a1"}')
-    assert isinstance(output, OutputEvent) and output.output.id == "a1"
+    assert isinstance(output, OutputEvent)
+    assert output.output.id == "a1"
     assert output.output.hash is None
     assert decode_event("future", '{"a":1}') == UnknownEvent("future", {"a": 1})
     assert decode_event("status", "not json") == UnknownEvent("status", "not json")

@@ -16,6 +16,7 @@ from witness.api_clients.v2.types import (
     ProgressEvent,
     StatusEvent,
 )
+from witness.config.settings import Settings
 from witness.errors import (
     InvalidArgumentError,
     V2IdempotencyKeyReuseError,
@@ -25,7 +26,6 @@ from witness.errors import (
     V2UnauthorizedError,
     V2WorkflowFormatUIError,
 )
-from witness.config.settings import Settings
 from witness.transport.deadline import Deadline
 from witness.utils.http_client import HttpClient
 
@@ -53,7 +53,8 @@ def test_submit_get_workflow_and_events(jobs: JobsClient) -> None:
     prompt = tiny_prompt(random.randrange(1 << 24))
     job = jobs.submit(prompt, metadata="witness-test")
     assert job.status == "queued"
-    assert job.urls is not None and job.urls.self.endswith(f"/api/v2/jobs/{job.id}")
+    assert job.urls is not None
+    assert job.urls.self.endswith(f"/api/v2/jobs/{job.id}")
     events = list(jobs.events(job.id, deadline=Deadline.after(60)))
     assert isinstance(events[0], StatusEvent)
     assert isinstance(events[-1], StatusEvent) or isinstance(events[-1], OutputEvent)
@@ -182,7 +183,8 @@ def test_events_of_a_finished_job_end_at_once(jobs: JobsClient) -> None:
     job = jobs.submit(tiny_prompt(random.randrange(1 << 24)))
     wait_terminal(jobs, job.id)
     events = list(jobs.events(job.id, deadline=Deadline.after(10)))
-    assert isinstance(events[0], StatusEvent) and events[0].status == "succeeded"
+    assert isinstance(events[0], StatusEvent)
+    assert events[0].status == "succeeded"
     assert [type(e) for e in events[1:]] == [OutputEvent]
 
 
