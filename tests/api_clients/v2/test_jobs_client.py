@@ -57,7 +57,7 @@ def test_submit_get_workflow_and_events(jobs: JobsClient) -> None:
     assert job.urls.self.endswith(f"/api/v2/jobs/{job.id}")
     events = list(jobs.events(job.id, deadline=Deadline.after(60)))
     assert isinstance(events[0], StatusEvent)
-    assert isinstance(events[-1], StatusEvent) or isinstance(events[-1], OutputEvent)
+    assert isinstance(events[-1], StatusEvent | OutputEvent)
     statuses = [e.status for e in events if isinstance(e, StatusEvent)]
     assert statuses[-1] == "succeeded"
     assert wait_terminal(jobs, job.id) == "succeeded"
