@@ -117,7 +117,7 @@ class _Recorder(http.server.BaseHTTPRequestHandler):
     seen: list[tuple[str, str | None]]
     redirect_to = ""
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server API
+    def do_GET(self) -> None:
         type(self).seen.append((self.path, self.headers.get("Authorization")))
         if self.path.endswith("/content") and self.redirect_to:
             self.send_response(302)
