@@ -36,6 +36,7 @@ from witness.api_clients.v2.system_client import V2SystemClient, detect_v2
 from witness.api_clients.v2.types import (
     Job,
     Output,
+    OutputEvent,
     PreviewEvent,
     Progress,
     ProgressEvent,
@@ -488,6 +489,8 @@ class V2RunHandle:
     def _follow_events(self, deadline: Deadline, callbacks: WaitCallbacks) -> Job | None:
         jobs = self._backend.jobs
         while not deadline.expired():
+            final: StatusEvent | None = None
+            outputs: dict[str, Output] = {}
             for event in jobs.events(self.prompt_id, deadline=deadline):
                 if isinstance(event, ProgressEvent):
                     _emit_progress(callbacks, self.prompt_id, event.progress)
@@ -496,10 +499,17 @@ class V2RunHandle:
                         callbacks.on_preview,
                         Preview(self.prompt_id, event.node_id, event.data, event.content_type),
                     )
+                elif isinstance(event, OutputEvent):
+                    outputs[event.output.id] = event.output
                 elif isinstance(event, StatusEvent) and event.terminal:
-                    break
-            else:
+                    final = event
+            if final is None:
                 return None  # the deadline passed
+            if final.status == "succeeded":
+                # Only a finished history entry says succeeded, and the stream delivered its
+                # outputs after it: no need to ask again.
+                self._job = Job(self.prompt_id, "succeeded", outputs=tuple(outputs.values()))
+                return self._job
             job = self._confirmed(jobs.get(self.prompt_id, deadline=deadline), deadline)
             if job is not None and job.terminal:
                 return job
