@@ -947,21 +947,11 @@ class V2ApiError(ApiError):
     """
 
     def __init__(
-        self,
-        *,
-        status: int,
-        method: str,
-        url: str,
-        server_message: str = "",
-        body: Any = None,
-        code: str = "",
-        details: Mapping[str, Any] | None = None,
+        self, *, code: str = "", details: Mapping[str, Any] | None = None, **fields: Any
     ) -> None:
         self.code = code
         self.details = dict(details) if isinstance(details, Mapping) else None
-        super().__init__(
-            status=status, method=method, url=url, server_message=server_message, body=body
-        )
+        super().__init__(**fields)
 
     def _format(self) -> str:
         text = f"{self.method} {self.url} failed with HTTP {self.status}"

@@ -1,15 +1,4 @@
-"""Fixtures of the backend tests: the real comfy-api-proxy (tests/support/v2_proxy.py)."""
+"""Fixtures of the backend tests: those of the v2 client tests (the real comfy-api-proxy)."""
 
-from tests.support.v2_proxy import (
-    private_proxy_fixture,
-    v2_http_fixture,
-    v2_proxy_fixture,
-    v2_token_proxy_fixture,
-)
-
-__all__ = [
-    "private_proxy_fixture",
-    "v2_http_fixture",
-    "v2_proxy_fixture",
-    "v2_token_proxy_fixture",
-]
+from tests.api_clients.v2.conftest import *  # noqa: F403
+from tests.api_clients.v2.conftest import __all__  # noqa: F401 - re-exported

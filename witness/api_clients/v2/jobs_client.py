@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from witness.api_clients._common import check_text
+from witness.api_clients._common import check_text, unexpected_shape
 from witness.api_clients.v2._common import V2_PREFIX, v2_errors, v2_json, v2_route
 from witness.api_clients.v2.events import SSEParser, decode_event
 from witness.api_clients.v2.types import (
@@ -19,7 +19,6 @@ from witness.api_clients.v2.types import (
 )
 from witness.errors import (
     InvalidArgumentError,
-    ResponseDecodeError,
     TransportError,
     V2QueueFullError,
 )
@@ -178,13 +177,7 @@ class JobsClient:
         data = v2_json(self._http, "GET", path, params=params, deadline=deadline)
         raw_jobs = data.get("jobs")
         if not isinstance(raw_jobs, list):
-            raise ResponseDecodeError(
-                status=200,
-                method="GET",
-                url=self._http.url(path),
-                content_type="application/json",
-                body=self._http.redact(repr(data)[:200]),
-            )
+            raise unexpected_shape(self._http, "GET", path, data)
         next_cursor = data.get("next_cursor")
         return JobPage(
             jobs=tuple(Job.from_json(item) for item in raw_jobs),
@@ -213,12 +206,11 @@ class JobsClient:
             if page.next_cursor is None:
                 return
             if page.next_cursor in seen:
-                raise ResponseDecodeError(
-                    status=200,
-                    method="GET",
-                    url=self._http.url(V2_PREFIX + "/jobs"),
-                    content_type="application/json",
-                    body=f"next_cursor {page.next_cursor!r} was already given (a loop)",
+                raise unexpected_shape(
+                    self._http,
+                    "GET",
+                    V2_PREFIX + "/jobs",
+                    f"next_cursor {page.next_cursor!r} was already given (a loop)",
                 )
             seen.add(page.next_cursor)
             cursor = page.next_cursor
@@ -257,13 +249,7 @@ class JobsClient:
         data = v2_json(self._http, "GET", path, deadline=deadline)
         graph = data.get("workflow")
         if not isinstance(graph, Mapping):
-            raise ResponseDecodeError(
-                status=200,
-                method="GET",
-                url=self._http.url(path),
-                content_type="application/json",
-                body=self._http.redact(repr(data)[:200]),
-            )
+            raise unexpected_shape(self._http, "GET", path, data)
         return JobWorkflow(workflow=dict(graph), format=str(data.get("format") or "api"))
 
     def cancel(self, job_id: str, *, deadline: Deadline | None = None) -> Job:
