@@ -9,7 +9,9 @@ A private ComfyServer and a ``comfy-api-proxy`` in front of it are started (or `
 running ComfyUI). Each round runs, in rotating order, EmptyImage → ImageInvert → SaveImage
 with a fresh colour (nothing cached) through:
 
-* ``native``: ``Witness.execute()`` (websocket executor) straight on ComfyUI;
+* ``native``: ``Witness.execute()`` (websocket executor) straight on ComfyUI, of the same
+  workflow dict (its stages: DSL, validation against the cached ``/object_info``, submit,
+  websocket wait, history);
 * ``v2``: the v2 backend through the proxy (DSL → submit → event stream → job → result),
   what ``Witness(backend="v2").execute()`` does after its load/validate stages;
 * ``sdk``: comfy-sdk 0.5.0's ``Comfy.run()`` on the same proxy, when ``--sdk-python`` names an
@@ -136,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         template = json.loads(WORKFLOW.read_text())
 
         def native_call() -> None:
-            result = native.execute(WORKFLOW, {"color": random.randrange(1 << 24)})
+            result = native.execute(template, {"color": random.randrange(1 << 24)})
             if not result.ok:
                 raise RuntimeError(f"native: {result.status} {result.msg}")
 
