@@ -19,7 +19,10 @@ catches them all. The tree::
         ├── NotFoundError            404
         ├── ConflictError            409
         ├── PayloadTooLargeError     413, with the server's limit in bytes
-        └── ServerError              5xx
+        ├── ServerError              5xx
+        └── V2ApiError               the Comfy API v2 error envelope, one subclass per code
+                                     (V2InvalidWorkflowError, V2QueueFullError, ...; each
+                                     also under its status class where one fits)
     ├── WebSocketError               (a TransportError) the websocket could not connect / broke
     ├── WorkflowError                a workflow cannot be loaded, understood or run as given
     │   ├── WorkflowSourceError      the source cannot be read (missing file, URL failure, size)
