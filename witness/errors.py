@@ -40,6 +40,7 @@ catches them all. The tree::
     │   └── WitnessTimeoutError      a call's one Deadline passed (names the stage)
     ├── PromptLostError              the prompt is in neither queue nor history (server restarted)
     └── RunningHubError              the RunningHub cloud API answered with an error code
+        └── RunningHubTransportError (also a TransportError) no answer from RunningHub
 
 Secrets never reach these messages: the HTTP client redacts URLs and bodies before it builds
 an error.
@@ -157,12 +158,16 @@ class TransportError(WitnessError):
     Attributes:
         method: HTTP method of the failed request.
         url: The request URL, with secrets redacted.
+        sent: Whether the request may have reached the server. ``False`` only when it
+            provably did not leave (connection refused, DNS failure, connect timeout, TLS
+            handshake): then resending is safe even for a non-idempotent request.
     """
 
-    def __init__(self, message: str, *, method: str, url: str) -> None:
+    def __init__(self, message: str, *, method: str, url: str, sent: bool = True) -> None:
         super().__init__(message)
         self.method = method
         self.url = url
+        self.sent = sent
 
 
 class ServerUnavailableError(TransportError):
@@ -177,8 +182,19 @@ class RequestTimeoutError(TransportError):
         phase: ``"connect"`` or ``"read"``.
     """
 
-    def __init__(self, message: str, *, method: str, url: str, timeout: float, phase: str) -> None:
-        super().__init__(message, method=method, url=url)
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str,
+        url: str,
+        timeout: float,
+        phase: str,
+        sent: bool | None = None,
+    ) -> None:
+        super().__init__(
+            message, method=method, url=url, sent=phase != "connect" if sent is None else sent
+        )
         self.timeout = timeout
         self.phase = phase
 
@@ -883,8 +899,23 @@ class RunningHubResponseError(RunningHubError):
         self.body = body
 
 
-class RunningHubTransportError(RunningHubError):
-    """No answer from RunningHub: connection refused or dropped, or a timeout."""
+class RunningHubTransportError(RunningHubError, TransportError):
+    """No answer from RunningHub: connection refused or dropped, or a timeout.
+
+    A :class:`TransportError` too (``method`` is ``POST``, ``sent`` says whether the call may
+    have reached RunningHub).
+    """
+
+    def __init__(
+        self, message: str, *, endpoint: str = "", url: str = "", sent: bool = True
+    ) -> None:
+        WitnessError.__init__(self, message)
+        self.code = None
+        self.endpoint = endpoint
+        self.server_message = ""
+        self.method = "POST"
+        self.url = url or endpoint
+        self.sent = sent
 
 
 class RunningHubCreateUnconfirmedError(RunningHubTransportError):
@@ -899,9 +930,14 @@ class RunningHubCreateUnconfirmedError(RunningHubTransportError):
     """
 
     def __init__(
-        self, message: str, *, endpoint: str = "", current_task_counts: int | None = None
+        self,
+        message: str,
+        *,
+        endpoint: str = "",
+        url: str = "",
+        current_task_counts: int | None = None,
     ) -> None:
-        super().__init__(message, endpoint=endpoint)
+        super().__init__(message, endpoint=endpoint, url=url, sent=True)
         self.current_task_counts = current_task_counts
 
 

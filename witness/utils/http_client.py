@@ -24,6 +24,7 @@ from typing import Any, BinaryIO
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import MaxRetryError
 
 from witness._version import __version__
 from witness.config.settings import Settings
@@ -234,6 +235,7 @@ class HttpClient:
                     f"{method} {shown_url}: TLS error: {self.redact(str(exc))[:_MESSAGE_LIMIT]}",
                     method=method,
                     url=shown_url,
+                    sent=False,
                 ) from exc
             except requests.exceptions.ConnectionError as exc:
                 if last:
@@ -242,6 +244,7 @@ class HttpClient:
                         f"{self.base_url} ({_reason(exc)})",
                         method=method,
                         url=shown_url,
+                        sent=not isinstance(exc.args[0] if exc.args else None, MaxRetryError),
                     ) from exc
                 self._backoff(attempt, method, shown_url, _reason(exc))
                 continue
