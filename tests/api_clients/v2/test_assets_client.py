@@ -55,6 +55,9 @@ def test_upload_head_get_content_delete(assets: AssetsClient, tmp_path: Path) ->
     assert assets.download(asset.id, target) == len(data)
     assert target.read_bytes() == data
     assert [p.name for p in tmp_path.iterdir()] == ["out.png"]  # no partial file left
+    saved = [assets.save(asset.id, tmp_path / "dir") for _ in range(2)]
+    assert [p.name for p in saved] == ["witness_v2_asset.png", "witness_v2_asset_1.png"]
+    assert saved[1].read_bytes() == data
     # The same bytes again: the server de-duplicates.
     again = assets.upload(data, file_path="other_name.png")
     assert again.id == asset.id
@@ -106,7 +109,7 @@ def test_upload_streams_with_constant_memory(assets: AssetsClient, tmp_path: Pat
     assets.delete(asset.id)
 
 
-def test_errors(assets: AssetsClient) -> None:
+def test_errors(assets: AssetsClient, tmp_path: Path) -> None:
     with pytest.raises(V2HashMismatchError) as info:
         assets.upload(unique_png(), file_path="x.png", expected_hash=MISSING_HASH)
     assert info.value.status == 409
@@ -117,6 +120,11 @@ def test_errors(assets: AssetsClient) -> None:
     with pytest.raises(V2InvalidRequestError) as bad:
         assets.upload(unique_png(), file_path="../escape.png")
     assert bad.value.status == 422
+    hostile = assets.upload(unique_png(), file_path="input/deep/sub/evil:name?.png")
+    saved = assets.save(hostile.id, tmp_path)
+    assert saved.parent == tmp_path
+    assert "/" not in saved.name
+    assert ".." not in saved.name
     with pytest.raises(V2InvalidRequestError):
         assets.from_path("/etc/passwd")  # this proxy has no --comfyui-base-dir
     with pytest.raises(V2NotFoundError):

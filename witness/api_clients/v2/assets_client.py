@@ -19,6 +19,7 @@ from witness.api_clients.v2._common import V2_PREFIX, v2_errors, v2_json, v2_req
 from witness.api_clients.v2.types import Asset
 from witness.errors import InvalidArgumentError, NotFoundError
 from witness.transport.deadline import Deadline
+from witness.utils.files import safe_filename, unique_path
 from witness.utils.http_client import HttpClient
 from witness.utils.media import guess_mime
 
@@ -241,6 +242,32 @@ class AssetsClient:
             return self._http.download(
                 v2_route("/assets/{}/content", asset_id), destination, deadline=deadline
             )
+
+    def save(
+        self,
+        asset_id: str,
+        directory: str | os.PathLike[str],
+        *,
+        deadline: Deadline | None = None,
+    ) -> Path:
+        """Stream an asset into ``directory`` under a safe local name (never overwriting).
+
+        The server's name (``file_path``) is untrusted: directories, ``..``, reserved and
+        control characters are stripped (:func:`~witness.utils.files.safe_filename`), and a
+        taken name gets ``_1``, ``_2``... The file is written atomically.
+
+        Routes: ``GET /api/v2/assets/{id}``, then ``GET /api/v2/assets/{id}/content``.
+
+        Returns:
+            The written path.
+        """
+        asset = self.get(asset_id, deadline=deadline)
+        default = f"asset-{asset_id[:16]}"
+        base = Path(directory)
+        base.mkdir(parents=True, exist_ok=True)
+        target = unique_path(base, safe_filename(asset.file_path or default, default=default))
+        self.download(asset_id, target, deadline=deadline)
+        return target
 
     def content(self, asset_id: str, *, deadline: Deadline | None = None) -> bytes:
         """An asset's bytes in memory (use :meth:`download` for large files)."""
