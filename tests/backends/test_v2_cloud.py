@@ -88,7 +88,7 @@ def test_progress_and_preview_callbacks_from_the_event_stream(
     ]
     body = "".join(f"event: {e}\ndata: {json.dumps(d)}\n\n" for e, d in stream)
     responses.get(JOBS + "/j1/events", body=body, content_type="text/event-stream")
-    responses.get(JOBS + "/j1", json=job("j1", "succeeded", [output]))
+    responses.get(JOBS + "/j1", json=job("j1", "running"))  # the one read before the stream
     backend = V2Backend.comfy_cloud(KEY, dotenv_path=None)
     prompt = {
         "1": {"class_type": "EmptyImage", "inputs": {}},

@@ -477,8 +477,14 @@ class V2RunHandle:
 
     def _follow(self, deadline: Deadline, callbacks: WaitCallbacks) -> Job | None:
         """The terminal job, or ``None`` when the deadline passed first."""
+        if not self._job.terminal:
+            # One read first: a short job is often done before an event stream (which the
+            # proxy backs with its own ComfyUI websocket) would even be open.
+            self._job = self._backend.jobs.get(self.prompt_id, deadline=deadline)
         if self._job.terminal:
-            return self._confirmed(self._job, deadline)
+            confirmed = self._confirmed(self._job, deadline)
+            if confirmed is not None and confirmed.terminal:
+                return confirmed
         if self._options.events:
             try:
                 return self._follow_events(deadline, callbacks)
