@@ -86,6 +86,8 @@ POLL_MAX = 1.0
 #: that finishes between its /history and /queue reads as ``expired`` for one read).
 EXPIRED_CONFIRMATIONS = 3
 CANCEL_TIMEOUT = 5.0
+#: Silence on the event stream after which the job is read (and the stream reopened).
+EVENTS_IDLE_CHECK = 3.0
 
 # v2 output type → the history key the native result assembly classifies by.
 _OUTPUT_KEYS = {
@@ -497,7 +499,9 @@ class V2RunHandle:
         while not deadline.expired():
             final: StatusEvent | None = None
             outputs: dict[str, Output] = {}
-            for event in jobs.events(self.prompt_id, deadline=deadline):
+            for event in jobs.events(
+                self.prompt_id, deadline=deadline, idle_timeout=EVENTS_IDLE_CHECK
+            ):
                 if isinstance(event, ProgressEvent):
                     _emit_progress(callbacks, self.prompt_id, event.progress)
                 elif isinstance(event, PreviewEvent) and callbacks.on_preview is not None:

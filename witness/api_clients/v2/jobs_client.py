@@ -283,15 +283,18 @@ class JobsClient:
         closes the stream after the terminal ``status`` (and the ``output`` events that follow
         it). A stream that ends early or breaks is reconnected (``Last-Event-ID``
         sent when the server gave ids; the proxy sends none, so a reconnect starts from a
-        fresh snapshot); if the job ended meanwhile, ``GET /api/v2/jobs/{id}`` supplies the
-        final ``status``. The iteration also ends, without a terminal event, when
-        ``deadline`` passes (a blocked read wakes at the deadline).
+        fresh snapshot), and so is one silent for ``idle_timeout``; before each reconnect
+        ``GET /api/v2/jobs/{id}`` is asked, and supplies the final ``status`` if the job ended
+        meanwhile (comfy-api-proxy misses the end of a job that finishes while it opens its
+        ComfyUI websocket, until its 15 s keepalive). The iteration also ends, without a
+        terminal event, when ``deadline`` passes (a blocked read wakes at the deadline).
 
         Args:
             job_id: The job.
             deadline: When to stop waiting.
-            reconnects: Consecutive failed reconnects tolerated (default: the retry
-                policy's ``retries``); then the last error is raised.
+            reconnects: Consecutive times the deployment may be unreachable (stream and job
+                read both failing; default: the retry policy's ``retries``); then the last
+                error is raised.
             idle_timeout: Longest silence on one connection before it is reopened.
 
         Raises:
@@ -330,11 +333,8 @@ class JobsClient:
             except TransportError as exc:
                 if deadline.expired() or ended:
                     return
-                failures += 1
-                if failures > limit:
-                    raise
-                logger.info("event stream of job %s broke (%s); reconnecting", job_id, exc)
-            # The stream ended or broke before the job did: ask the job itself.
+                logger.info("event stream of job %s ended (%s); checking the job", job_id, exc)
+            # The stream ended, broke or stayed silent before the job ended: ask the job.
             try:
                 job = self.get(job_id, deadline=deadline)
             except TransportError:
@@ -344,6 +344,8 @@ class JobsClient:
                 if failures > limit:
                     raise
                 job = None
+            else:
+                failures = 0  # reachable: the stream was only idle or dropped
             if job is not None and job.terminal:
                 yield StatusEvent(job.status, job.queue_position)
                 return
