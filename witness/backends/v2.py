@@ -82,9 +82,10 @@ API_KEY_ENV_VAR = "COMFY_API_KEY"
 
 POLL_START = 0.05
 POLL_MAX = 1.0
-#: Re-reads before an ``expired`` status is believed (comfy-api-proxy 0.1.6 reports a job
-#: that finishes between its /history and /queue reads as ``expired`` for one read).
-EXPIRED_CONFIRMATIONS = 3
+#: Pauses of the re-reads before an ``expired`` status is believed: comfy-api-proxy 0.1.6
+#: reports a job that finishes between its /history and /queue reads as ``expired`` for one
+#: read (a window of milliseconds; seen on 7 of 40 reads right after a submit).
+EXPIRED_PAUSES = (0.005, 0.02, 0.1, 0.3)
 CANCEL_TIMEOUT = 5.0
 #: Silence on the event stream after which the job is read (and the stream reopened).
 EVENTS_IDLE_CHECK = 3.0
@@ -545,10 +546,9 @@ class V2RunHandle:
 
     def _confirmed(self, job: Job, deadline: Deadline) -> Job | None:
         """``job``, re-read while it says ``expired`` (a transient proxy reading)."""
-        for attempt in range(EXPIRED_CONFIRMATIONS):
+        for pause in EXPIRED_PAUSES:
             if job.status != "expired":
                 break
-            pause = 0.1 * (attempt + 1)
             left = deadline.remaining()
             if left is not None and left <= pause:
                 break
