@@ -15,7 +15,7 @@ import pytest
 
 from scripts.comfyui_server import ComfyServer
 from witness.config.settings import Settings
-from witness.utils.http_client import HttpClient
+from witness.transport.http import HttpClient
 
 
 @pytest.fixture(scope="session")

@@ -94,7 +94,7 @@ if TYPE_CHECKING:
         WorkflowValidationError,
     )
     from witness.runninghub import RunningHubBackend, RunningHubOptions, RunningHubSettings
-    from witness.utils.http_client import HttpClient
+    from witness.transport.http import HttpClient
 
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
@@ -109,7 +109,7 @@ _EXPORTS: dict[str, str] = {
     "FileClient": "witness.api_clients",
     "ForbiddenError": "witness.errors",
     "HistoryClient": "witness.api_clients",
-    "HttpClient": "witness.utils.http_client",
+    "HttpClient": "witness.transport.http",
     "InternalClient": "witness.api_clients",
     "InvalidArgumentError": "witness.errors",
     "MaskUpload": "witness.core.uploads",

@@ -9,7 +9,9 @@ catches them all. The tree::
     ├── FeatureUnavailableError      the server lacks a capability (e.g. /api/jobs on 0.3.75)
     ├── TransportError               nothing usable came back from the server
     │   ├── ServerUnavailableError   connection refused / DNS / TLS / reset
-    │   └── RequestTimeoutError      connect or read timeout
+    │   ├── RequestTimeoutError      connect or read timeout
+    │   ├── DownloadTooLargeError    a third-party download is over witness's size limit
+    │   └── WebSocketError           the websocket could not connect / broke (see below)
     ├── ResponseDecodeError          a 2xx whose body is not the JSON the route promises
     └── ApiError                     the server answered with an error status
         ├── BadRequestError          400
@@ -59,6 +61,7 @@ __all__ = [
     "ConfigError",
     "ConflictError",
     "DSLError",
+    "DownloadTooLargeError",
     "ExecutionError",
     "FeatureUnavailableError",
     "ForbiddenError",
@@ -503,6 +506,23 @@ def error_class_for_status(status: int) -> type[ApiError]:
     if status >= 500:
         return ServerError
     return ApiError
+
+
+class DownloadTooLargeError(TransportError):
+    """A third-party download (workflow or media URL) is larger than witness allows.
+
+    A limit witness enforces while streaming, not an HTTP status; nothing is kept.
+
+    Attributes:
+        limit: The allowed size in bytes.
+        size: The size the host announced, or the bytes received when the download was
+            stopped (then just over ``limit``).
+    """
+
+    def __init__(self, message: str, *, url: str, limit: int, size: int | None = None) -> None:
+        super().__init__(message, method="GET", url=url, sent=True)
+        self.limit = limit
+        self.size = size
 
 
 class WebSocketError(TransportError):

@@ -22,7 +22,7 @@ from witness.api_clients.history_client import HistoryClient
 from witness.api_clients.queue_client import QueueClient
 from witness.api_clients.types import HistoryEntry
 from witness.config.settings import Settings
-from witness.utils.http_client import HttpClient
+from witness.transport.http import HttpClient
 
 WAIT_LIMIT = 60.0
 

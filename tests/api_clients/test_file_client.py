@@ -26,7 +26,7 @@ from witness.errors import (
     PayloadTooLargeError,
     UploadError,
 )
-from witness.utils.http_client import HttpClient
+from witness.transport.http import HttpClient
 
 
 @pytest.fixture

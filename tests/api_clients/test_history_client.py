@@ -12,7 +12,7 @@ from witness.api_clients import HistoryClient, PromptClient
 from witness.api_clients.types import HistoryEntry
 from witness.config.settings import Settings
 from witness.errors import InvalidArgumentError, ResponseDecodeError
-from witness.utils.http_client import HttpClient
+from witness.transport.http import HttpClient
 
 
 @pytest.fixture

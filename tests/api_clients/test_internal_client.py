@@ -11,7 +11,7 @@ from tests.api_clients.conftest import image_prompt, wait_for_history
 from witness.api_clients import InternalClient, PromptClient
 from witness.config.settings import Settings
 from witness.errors import InvalidArgumentError, ResponseDecodeError
-from witness.utils.http_client import HttpClient
+from witness.transport.http import HttpClient
 
 BASE = "http://comfy.test:8188"
 

@@ -13,7 +13,7 @@ from tests.api_clients.conftest import image_prompt, wait_for_history
 from witness.api_clients import PromptClient
 from witness.config.settings import Settings
 from witness.errors import InvalidArgumentError, PromptValidationError, ServerError
-from witness.utils.http_client import HttpClient
+from witness.transport.http import HttpClient
 
 
 @pytest.fixture

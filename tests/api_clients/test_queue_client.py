@@ -19,7 +19,7 @@ from witness.api_clients import PromptClient, QueueClient
 from witness.api_clients.types import CancelOutcome, QueueState
 from witness.config.settings import Settings
 from witness.errors import InvalidArgumentError, ServerError
-from witness.utils.http_client import HttpClient
+from witness.transport.http import HttpClient
 
 BASE = "http://comfy.test:8188"
 

@@ -14,7 +14,7 @@ from witness.errors import (
     NotFoundError,
     ResponseDecodeError,
 )
-from witness.utils.http_client import HttpClient
+from witness.transport.http import HttpClient
 
 BASE = "http://comfy.test:8188"
 

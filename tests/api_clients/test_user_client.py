@@ -24,7 +24,7 @@ from witness.errors import (
     ServerError,
     UnauthorizedError,
 )
-from witness.utils.http_client import HttpClient
+from witness.transport.http import HttpClient
 
 BASE = "http://comfy.test:8188"
 

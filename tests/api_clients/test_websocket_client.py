@@ -48,7 +48,7 @@ from witness.api_clients.ws_events import (
 )
 from witness.config.settings import Settings
 from witness.errors import InvalidArgumentError, WaitTimeoutError, WebSocketError
-from witness.utils.http_client import HttpClient
+from witness.transport.http import HttpClient
 
 PNG_MAGIC = bytes.fromhex("89504e470d0a1a0a")
 RUN_TIMEOUT = 60.0

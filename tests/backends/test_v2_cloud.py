@@ -22,7 +22,7 @@ from witness.core import dsl
 from witness.core.tracking import Preview, ProgressUpdate
 from witness.errors import ConfigError
 from witness.transport.deadline import Deadline
-from witness.utils.http_client import HttpClient
+from witness.transport.http import HttpClient
 
 KEY = "comfy-cloud-key-0123456789"
 JOBS = COMFY_CLOUD_URL + "/api/v2/jobs"

@@ -29,7 +29,7 @@ import pytest
 from tests.support.ui_graph import UIGraph
 from witness.core.ui_convert import is_ui_format, process_dynamic_prompt, ui_to_api
 from witness.errors import UIConversionError, WorkflowError
-from witness.utils.http_client import HttpClient
+from witness.transport.http import HttpClient
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "uiconv"
 TEMPLATES: list[dict[str, Any]] = json.loads((FIXTURES / "templates.json").read_text("utf-8"))

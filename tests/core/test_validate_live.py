@@ -23,7 +23,7 @@ import pytest
 from witness.config.settings import Settings
 from witness.core.validate import NodeCatalog, Problem, validate_prompt
 from witness.errors import BadRequestError
-from witness.utils.http_client import HttpClient
+from witness.transport.http import HttpClient
 from witness.utils.paths import route
 
 # server error type -> the kinds of ours that may stand for it

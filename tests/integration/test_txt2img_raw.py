@@ -26,7 +26,7 @@ import websocket
 from scripts.comfyui_server import TINY_CHECKPOINT, ComfyServer
 from tests.support.images import png_size
 from witness.config.settings import Settings
-from witness.utils.http_client import HttpClient
+from witness.transport.http import HttpClient
 from witness.utils.paths import route
 
 WORKFLOW_PATH = Path(__file__).resolve().parents[2] / "examples" / "txt2img.json"

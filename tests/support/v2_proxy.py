@@ -26,7 +26,7 @@ import requests
 
 from scripts.comfyui_server import free_port
 from witness.config.settings import Settings
-from witness.utils.http_client import HttpClient
+from witness.transport.http import HttpClient
 
 TOKEN = "witness-proxy-token-1234"
 START_TIMEOUT = 30.0

@@ -18,7 +18,7 @@ from witness.errors import (
     RequestTimeoutError,
     ServerUnavailableError,
 )
-from witness.utils.http_client import HttpClient
+from witness.transport.http import HttpClient
 
 
 def test_json_get(http: HttpClient) -> None:

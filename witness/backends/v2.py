@@ -61,8 +61,8 @@ from witness.errors import (
     WitnessError,
 )
 from witness.transport.deadline import Deadline
+from witness.transport.http import HttpClient
 from witness.transport.retry import RetryPolicy
-from witness.utils.http_client import HttpClient
 
 __all__ = [
     "COMFY_CLOUD_URL",

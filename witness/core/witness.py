@@ -67,7 +67,7 @@ from witness.errors import (
     WitnessError,
 )
 from witness.runninghub.settings import RunningHubSettings
-from witness.utils.http_client import HttpClient
+from witness.transport.http import HttpClient
 
 if TYPE_CHECKING:
     from witness.runninghub.client import RunningHubClient

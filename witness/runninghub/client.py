@@ -23,9 +23,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-import random
-import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -64,14 +63,14 @@ from witness.runninghub.types import (
     _task_info,
     _task_output,
 )
-from witness.utils.http_client import HttpClient
+from witness.transport.http import HttpClient
+from witness.transport.retry import RetryPolicy
 from witness.utils.redact import redact_text
 
 __all__ = ["RunningHubClient"]
 
 logger = logging.getLogger(__name__)
 
-MAX_BACKOFF: Final = 30.0
 
 # Endpoints (all POST, relative to the base URL, no /api prefix added by witness).
 CREATE: Final = "/task/openapi/create"
@@ -86,6 +85,8 @@ WEBHOOK_DETAIL: Final = "/task/openapi/getWebhookDetail"
 RETRY_WEBHOOK: Final = "/task/openapi/retryWebhook"
 
 _CREATING: Final = frozenset({CREATE, AI_APP_RUN})
+#: HTTP statuses a read is retried on (429 and every 5xx).
+_RETRY_STATUSES: Final = frozenset({429, *range(500, 600)})
 _IDEMPOTENT: Final = frozenset(
     {STATUS, OUTPUTS, CANCEL, UPLOAD, ACCOUNT_STATUS, WORKFLOW_JSON, WEBHOOK_DETAIL}
 )
@@ -96,8 +97,9 @@ class RunningHubClient:
 
     Args:
         settings: Key, base URL, timeouts, retry policy.
-        http: The transport to use. ``None`` builds one (``retries=0``: the retry policy of
-            RunningHub lives here). A given client is not closed by :meth:`close`.
+        http: The transport to use. ``None`` builds one. Every call passes RunningHub's
+            retry policy (from the settings) explicitly. A given client is not closed by
+            :meth:`close`.
 
     Example:
         >>> client = RunningHubClient(RunningHubSettings.from_env())
@@ -110,6 +112,16 @@ class RunningHubClient:
         self.settings = settings
         self._owns_http = http is None
         self.http = http if http is not None else HttpClient(self.transport_settings(settings))
+        base = settings.retry_policy
+        self._other_policy = replace(base, retry_unsent=True)
+        self._create_policy = replace(base, retry_unsent=True, retry_if=_queue_full)
+        self._read_policy = replace(
+            base,
+            statuses=_RETRY_STATUSES,
+            retry_unsent=True,
+            retry_read_timeouts=True,
+            retry_if=_unknown_error,
+        )
 
     @staticmethod
     def transport_settings(settings: RunningHubSettings) -> Settings:
@@ -119,7 +131,8 @@ class RunningHubClient:
             api_key=settings.api_key,
             connect_timeout=settings.connect_timeout,
             read_timeout=settings.request_timeout,
-            retries=0,
+            retries=settings.retry_count,
+            retry_backoff=settings.retry_backoff,
         )
 
     def __repr__(self) -> str:
@@ -444,7 +457,8 @@ class RunningHubClient:
         envelope: bool = False,
         accept: tuple[int, ...] = (),
     ) -> Any:
-        """POST one call with RunningHub's retry policy; return ``data`` (or the envelope).
+        """POST one call through the transport with RunningHub's retry policy; return
+        ``data`` (or the envelope).
 
         Args:
             endpoint: The path.
@@ -456,74 +470,67 @@ class RunningHubClient:
         """
         if self.http.closed:
             raise RunningHubTransportError(
-                f"POST {endpoint}: this RunningHubClient is closed", endpoint=endpoint
+                f"POST {endpoint}: this RunningHubClient is closed", endpoint=endpoint, sent=False
             )
         payload = {key_field: self.settings.api_key, **body}
         creating = endpoint in _CREATING
-        idempotent = endpoint in _IDEMPOTENT
-        attempts = 1 + self.settings.retry_count
-        for attempt in range(attempts):
-            last = attempt == attempts - 1
-            try:
-                response = self.http.request(
-                    "POST",
-                    endpoint,
-                    json=None if files is not None else payload,
-                    data={k: str(v) for k, v in payload.items()} if files is not None else None,
-                    files=files,
-                    api=False,
-                    idempotent=False,
-                )
-            except ServerError as exc:  # HTTP 5xx
-                error: RunningHubError = RunningHubServerError(
-                    f"POST {endpoint}: RunningHub answered HTTP {exc.status}"
-                    + (f": {self._snippet(exc.server_message)}" if exc.server_message else ""),
-                    endpoint=endpoint,
-                    http_status=exc.status,
-                )
-                if idempotent and not last:
-                    self._backoff(attempt, endpoint, f"HTTP {exc.status}")
-                    continue
-                if creating:
-                    raise self._unconfirmed(endpoint, f"HTTP {exc.status} answer") from exc
-                raise error from exc
-            except NotFoundError as exc:
-                raise RunningHubBadPathError(
-                    f"POST {endpoint}: HTTP 404; is {self.settings.base_url} a RunningHub API?",
-                    endpoint=endpoint,
-                ) from exc
-            except ApiError as exc:
-                raise RunningHubResponseError(
-                    f"POST {endpoint}: unexpected HTTP {exc.status}"
-                    + (f": {self._snippet(exc.server_message)}" if exc.server_message else ""),
-                    endpoint=endpoint,
-                    http_status=exc.status,
-                    body=self._snippet(str(exc.body or "")),
-                ) from exc
-            except TransportError as exc:
-                never_sent = not exc.sent
-                why = str(exc)
-                if (idempotent or never_sent) and not last:
-                    self._backoff(attempt, endpoint, why)
-                    continue
-                if creating and not never_sent:
-                    raise self._unconfirmed(endpoint, why) from exc
-                raise RunningHubTransportError(
-                    f"POST {endpoint}: no answer from RunningHub at {self.settings.base_url} "
-                    f"({why})",
-                    endpoint=endpoint,
-                ) from exc
-            answer = self._envelope(endpoint, response)
-            code = answer["code"]
-            if code == 0 or code in accept:
-                return answer if envelope else answer["data"]
-            error = self._error(endpoint, answer)
-            transient = (code == 421 and creating) or (code == 500 and idempotent)
-            if transient and not last:
-                self._backoff(attempt, endpoint, f"code {code}")
-                continue
-            raise error
-        raise AssertionError("unreachable")  # pragma: no cover
+        try:
+            response = self.http.request(
+                "POST",
+                endpoint,
+                json=None if files is not None else payload,
+                data={k: str(v) for k, v in payload.items()} if files is not None else None,
+                files=files,
+                api=False,
+                idempotent=endpoint in _IDEMPOTENT,
+                retry=self._policy(endpoint),
+            )
+        except ServerError as exc:  # HTTP 5xx (after the retries a read gets)
+            if creating:
+                raise self._unconfirmed(endpoint, f"HTTP {exc.status} answer") from exc
+            raise RunningHubServerError(
+                f"POST {endpoint}: RunningHub answered HTTP {exc.status}"
+                + (f": {self._snippet(exc.server_message)}" if exc.server_message else ""),
+                endpoint=endpoint,
+                http_status=exc.status,
+            ) from exc
+        except NotFoundError as exc:
+            raise RunningHubBadPathError(
+                f"POST {endpoint}: HTTP 404; is {self.settings.base_url} a RunningHub API?",
+                endpoint=endpoint,
+            ) from exc
+        except ApiError as exc:
+            raise RunningHubResponseError(
+                f"POST {endpoint}: unexpected HTTP {exc.status}"
+                + (f": {self._snippet(exc.server_message)}" if exc.server_message else ""),
+                endpoint=endpoint,
+                http_status=exc.status,
+                body=self._snippet(str(exc.body or "")),
+            ) from exc
+        except TransportError as exc:
+            if creating and exc.sent:
+                raise self._unconfirmed(endpoint, exc.message, url=exc.url) from exc
+            raise RunningHubTransportError(
+                f"no answer from RunningHub: {exc.message}",
+                endpoint=endpoint,
+                url=exc.url,
+                sent=exc.sent,
+            ) from exc
+        answer = self._envelope(endpoint, response)
+        code = answer["code"]
+        if code == 0 or code in accept:
+            return answer if envelope else answer["data"]
+        raise self._error(endpoint, answer)
+
+    def _policy(self, endpoint: str) -> RetryPolicy:
+        """The retry policy of one endpoint: creates retry a 421 (queue full: RunningHub
+        rejected it outright) and failures before sending; reads also retry 5xx, code 500,
+        dropped connections and read timeouts; anything else only failures before sending."""
+        if endpoint in _CREATING:
+            return self._create_policy
+        if endpoint in _IDEMPOTENT:
+            return self._read_policy
+        return self._other_policy
 
     def _envelope(self, endpoint: str, response: Any) -> dict[str, Any]:
         try:
@@ -536,10 +543,8 @@ class RunningHubClient:
                 http_status=exc.status,
                 body=exc.body,
             ) from exc
-        code = decoded.get("code") if isinstance(decoded, Mapping) else None
-        if isinstance(code, str) and code.lstrip("-").isdigit():
-            code = int(code)
-        if not isinstance(code, int) or isinstance(code, bool):
+        code = _code_of(decoded)
+        if code is None:
             raise RunningHubResponseError(
                 f"POST {endpoint}: the answer is not a {{code, msg, data}} envelope",
                 endpoint=endpoint,
@@ -559,7 +564,9 @@ class RunningHubClient:
             int(answer["code"]), str(answer["msg"]), endpoint=endpoint, data=answer.get("data")
         )
 
-    def _unconfirmed(self, endpoint: str, why: str) -> RunningHubCreateUnconfirmedError:
+    def _unconfirmed(
+        self, endpoint: str, why: str, *, url: str = ""
+    ) -> RunningHubCreateUnconfirmedError:
         counts: int | None = None
         try:
             counts = self.account_status().current_task_counts
@@ -574,20 +581,9 @@ class RunningHubClient:
             text += f" The account currently reports {counts} queued/running task(s)."
         text += " Check the task list on RunningHub before submitting again."
         logger.warning("%s", text)
-        return RunningHubCreateUnconfirmedError(text, endpoint=endpoint, current_task_counts=counts)
-
-    def _backoff(self, attempt: int, endpoint: str, why: str) -> None:
-        base = self.settings.retry_backoff
-        delay = min(MAX_BACKOFF, base * (2**attempt)) * (0.75 + random.random() / 4)  # noqa: S311
-        logger.warning(
-            "RunningHub POST %s: %s; retry %d of %d in %.2f s",
-            endpoint,
-            why,
-            attempt + 1,
-            self.settings.retry_count,
-            delay,
+        return RunningHubCreateUnconfirmedError(
+            text, endpoint=endpoint, url=url, current_task_counts=counts
         )
-        time.sleep(delay)
 
     def _snippet(self, text: str) -> str:
         return redact_text(text, self.settings.secrets)[:_SNIPPET]
@@ -621,3 +617,30 @@ def _node_info_json(items: Sequence[NodeInfo | Mapping[str, Any]]) -> list[dict[
             raise InvalidArgumentError(f"node_info_list[{index}]", "fieldValue must not be None")
         out.append(entry)
     return out
+
+
+def _envelope_code(response: Any) -> int | None:
+    """RunningHub's ``code`` in an answer, or ``None`` when it is not an envelope."""
+    try:
+        decoded = json.loads(response.content)
+    except (ValueError, TypeError):
+        return None
+    return _code_of(decoded)
+
+
+def _code_of(decoded: Any) -> int | None:
+    """The integer ``code`` of a decoded envelope (RunningHub sometimes sends it as text)."""
+    code = decoded.get("code") if isinstance(decoded, Mapping) else None
+    if isinstance(code, str) and code.lstrip("-").isdigit():
+        return int(code)
+    return code if isinstance(code, int) and not isinstance(code, bool) else None
+
+
+def _queue_full(response: Any) -> bool:
+    """421 TASK_QUEUE_MAXED: the create was rejected outright, so it may be sent again."""
+    return _envelope_code(response) == 421
+
+
+def _unknown_error(response: Any) -> bool:
+    """500 UNKNOWN_ERROR in the envelope of a read: transient, the read may be repeated."""
+    return _envelope_code(response) == 500

@@ -22,7 +22,7 @@ from witness.errors import (
     V2InvalidRequestError,
     V2NotFoundError,
 )
-from witness.utils.http_client import HttpClient
+from witness.transport.http import HttpClient
 
 pytestmark = pytest.mark.integration
 

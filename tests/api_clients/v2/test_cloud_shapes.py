@@ -19,8 +19,8 @@ from witness.errors import (
     V2QueueFullError,
 )
 from witness.transport.deadline import Deadline
+from witness.transport.http import HttpClient
 from witness.transport.retry import RetryPolicy
-from witness.utils.http_client import HttpClient
 
 BASE = "https://deployment.example"
 JOBS = BASE + "/api/v2/jobs"

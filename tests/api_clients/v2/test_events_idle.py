@@ -15,7 +15,7 @@ from witness.api_clients.v2 import JobsClient
 from witness.api_clients.v2.types import StatusEvent
 from witness.config.settings import Settings
 from witness.transport.deadline import Deadline
-from witness.utils.http_client import HttpClient
+from witness.transport.http import HttpClient
 
 
 class _Silent(http.server.BaseHTTPRequestHandler):

@@ -27,7 +27,7 @@ from witness.errors import (
     V2WorkflowFormatUIError,
 )
 from witness.transport.deadline import Deadline
-from witness.utils.http_client import HttpClient
+from witness.transport.http import HttpClient
 
 pytestmark = pytest.mark.integration
 

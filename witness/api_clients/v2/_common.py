@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from witness.api_clients._common import as_mapping
 from witness.errors import ApiError, v2_error_from
-from witness.utils.http_client import HttpClient
+from witness.transport.http import HttpClient
 from witness.utils.paths import route
 
 if TYPE_CHECKING:

@@ -19,8 +19,8 @@ from witness.api_clients.v2._common import V2_PREFIX, v2_errors, v2_json, v2_req
 from witness.api_clients.v2.types import Asset
 from witness.errors import InvalidArgumentError, NotFoundError
 from witness.transport.deadline import Deadline
+from witness.transport.http import HttpClient
 from witness.utils.files import safe_filename, unique_path
-from witness.utils.http_client import HttpClient
 from witness.utils.media import guess_mime
 
 __all__ = ["AssetsClient"]

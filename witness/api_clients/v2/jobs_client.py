@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from witness.api_clients._common import check_text, unexpected_shape
@@ -20,11 +21,10 @@ from witness.api_clients.v2.types import (
 from witness.errors import (
     InvalidArgumentError,
     TransportError,
-    V2QueueFullError,
 )
 from witness.transport.deadline import Deadline
+from witness.transport.http import HttpClient
 from witness.transport.retry import RetryPolicy
-from witness.utils.http_client import HttpClient
 
 __all__ = ["JobsClient"]
 
@@ -53,8 +53,9 @@ class JobsClient:
 
     Args:
         http: The shared HTTP client.
-        retry: How a submit refused with ``429 queue_full`` and a dropped event stream are
-            retried (bounded, with backoff, never past the call's deadline).
+        retry: How a submit is resent (never arrived, or ``429 queue_full`` after its
+            ``Retry-After``) and a broken event stream reopened (bounded, with backoff, never
+            past the call's deadline); default: the HTTP client's policy.
 
     Example:
         >>> job = JobsClient(http).submit(prompt)
@@ -64,7 +65,11 @@ class JobsClient:
 
     def __init__(self, http: HttpClient, *, retry: RetryPolicy | None = None) -> None:
         self._http = http
-        self._retry = retry if retry is not None else RetryPolicy()
+        self._retry = retry if retry is not None else http.retry_policy
+        # A submit is resent (same key) when it never arrived, or on 429 (queue_full: the job
+        # was not created and the key released). A 5xx keeps the key claimed on the server:
+        # a resend would only be refused as a reuse, so it is not retried.
+        self._submit_retry = replace(self._retry, statuses=frozenset({429}))
 
     # -- submit ------------------------------------------------------------------------------
 
@@ -84,10 +89,11 @@ class JobsClient:
 
         Every call sends an ``Idempotency-Key`` (a new one unless given). The key is
         single-use on the server, so the request is safe to resend with the *same* key: the
-        transport retries it like an idempotent request (connection failures, 502/503/504),
-        and a ``429 queue_full`` (the job was not created, the key released) is retried after
-        ``Retry-After``. A retry that gets ``idempotency_key_reuse`` means an earlier attempt
-        of this very submit arrived; it is raised, never resubmitted under a new key.
+        transport resends it when it never arrived or was dropped, and after the
+        ``Retry-After`` of a ``429 queue_full`` (the job was not created, the key released).
+        A 5xx is not resent (the server keeps the key claimed). A resend answered with
+        ``idempotency_key_reuse`` means an earlier attempt of this very submit arrived; it is
+        raised, never resubmitted under a new key.
 
         Args:
             workflow: The API-format graph (node id → node); ``core/ASSET`` references where
@@ -120,32 +126,19 @@ class JobsClient:
             body["priority"] = priority
         if extra_data:
             body["extra_data"] = dict(extra_data)
-        headers = {"Idempotency-Key": key}
-        path = V2_PREFIX + "/jobs"
-        attempts = self._retry.attempts(safe=True)
-        for attempt in range(attempts):
-            try:
-                data = v2_json(
-                    self._http,
-                    "POST",
-                    path,
-                    json=body,
-                    headers=headers,
-                    idempotent=True,
-                    deadline=deadline,
-                )
-            except V2QueueFullError as exc:
-                if attempt == attempts - 1:
-                    raise
-                waited = self._retry.sleep(attempt, deadline, exc.retry_after)
-                if waited is None:
-                    raise
-                logger.info("POST %s: queue full; retried after %.2f s", path, waited)
-                continue
-            job = Job.from_json(data)
-            logger.debug("submitted job %s", job.id)
-            return job
-        raise AssertionError("unreachable")  # pragma: no cover
+        data = v2_json(
+            self._http,
+            "POST",
+            V2_PREFIX + "/jobs",
+            json=body,
+            headers={"Idempotency-Key": key},
+            idempotent=True,  # with its key, a resend cannot create a second job
+            retry=self._submit_retry,
+            deadline=deadline,
+        )
+        job = Job.from_json(data)
+        logger.debug("submitted job %s", job.id)
+        return job
 
     # -- read --------------------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ from witness.api_clients.v2._common import V2_PREFIX, v2_json
 from witness.api_clients.v2.types import Health
 from witness.errors import ApiError, ResponseDecodeError, TransportError
 from witness.transport.deadline import Deadline
-from witness.utils.http_client import HttpClient
+from witness.transport.http import HttpClient
 
 __all__ = ["V2SystemClient", "detect_v2"]
 
