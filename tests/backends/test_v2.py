@@ -284,3 +284,22 @@ def test_handle_type(backend: V2Backend) -> None:
     handle = backend.attach(job.id, Deadline.after(10))
     assert isinstance(handle, V2RunHandle)
     assert handle.wait(Deadline.after(60)) is handle.wait()
+
+
+def test_a_token_proxy_works_with_the_key_and_refuses_without(
+    v2_token_proxy: ProxyProcess, tmp_path: Path
+) -> None:
+    from tests.support.v2_proxy import TOKEN
+    from witness.errors import V2UnauthorizedError
+
+    photo = tmp_path / "p.png"
+    photo.write_bytes(png(2, 2, (random.randrange(256), 1, 2, 255)))
+    settings = Settings(api_url=v2_token_proxy.url, api_key=TOKEN, retries=0)
+    with V2Backend.from_settings(settings) as backend:
+        result = run(backend, load_image_workflow(), {"photo": photo})
+        assert result.ok
+        assert result.save(tmp_path / "out")  # downloads carry the key too
+    with V2Backend.from_settings(settings.with_overrides(api_key=None)) as anonymous:
+        assert anonymous.detect()  # health needs no key
+        with pytest.raises(V2UnauthorizedError):
+            run(anonymous, tiny_prompt())
