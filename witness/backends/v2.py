@@ -87,8 +87,10 @@ POLL_MAX = 1.0
 #: read (a window of milliseconds; seen on 7 of 40 reads right after a submit).
 EXPIRED_PAUSES = (0.005, 0.02, 0.1, 0.3)
 CANCEL_TIMEOUT = 5.0
-#: Silence on the event stream after which the job is read (and the stream reopened).
-EVENTS_IDLE_CHECK = 3.0
+#: Silence on the event stream after which the job is read (and the stream reopened):
+#: comfy-api-proxy 0.1.6 misses the end of a job that finishes while it connects its ComfyUI
+#: websocket (6 of 150 short jobs), and would only notice at its 15 s keepalive.
+EVENTS_IDLE_CHECK = 2.0
 
 # v2 output type → the history key the native result assembly classifies by.
 _OUTPUT_KEYS = {

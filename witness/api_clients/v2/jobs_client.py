@@ -15,6 +15,7 @@ from witness.api_clients.v2.types import (
     Job,
     JobPage,
     JobWorkflow,
+    OutputEvent,
     StatusEvent,
     V2Event,
 )
@@ -33,6 +34,9 @@ logger = logging.getLogger(__name__)
 MAX_KEY_LENGTH = 255
 #: Read timeout of one event-stream read: well above the server's 15 s keepalive.
 EVENTS_IDLE_TIMEOUT = 40.0
+#: The first connection's silence limit; it doubles on each reopen up to ``idle_timeout``
+#: (so a job that ends unseen right after the stream opened is noticed at once).
+FIRST_IDLE_TIMEOUT = 0.25
 
 
 def new_idempotency_key() -> str:
@@ -288,7 +292,8 @@ class JobsClient:
             reconnects: Consecutive times the deployment may be unreachable (stream and job
                 read both failing; default: the retry policy's ``retries``); then the last
                 error is raised.
-            idle_timeout: Longest silence on one connection before it is reopened.
+            idle_timeout: Longest silence on one connection before the job is read and the
+                stream reopened (the first connection waits 0.25 s, each reopen doubles it).
 
         Raises:
             V2NotFoundError: No such job.
@@ -301,6 +306,8 @@ class JobsClient:
         parser = SSEParser()
         failures = 0
         ended = False
+        seen: set[str] = set()
+        idle = min(FIRST_IDLE_TIMEOUT, idle_timeout)
         while not deadline.expired():
             headers = {"Accept": "text/event-stream"}
             if parser.last_event_id:
@@ -311,13 +318,15 @@ class JobsClient:
                         path,
                         chunk_size=1 << 16,
                         headers=headers,
-                        timeout=(self._http.settings.connect_timeout, idle_timeout),
+                        timeout=(self._http.settings.connect_timeout, idle),
                         deadline=deadline,
                     ):
                         for name, data in parser.feed(chunk):
                             event = decode_event(name, data)
                             failures = 0
                             ended = ended or (isinstance(event, StatusEvent) and event.terminal)
+                            if isinstance(event, OutputEvent):
+                                seen.add(event.output.id)
                             yield event
                         if deadline.expired():
                             return  # a busy stream: reads never time out
@@ -340,8 +349,13 @@ class JobsClient:
             else:
                 failures = 0  # reachable: the stream was only idle or dropped
             if job is not None and job.terminal:
+                # As the stream ends a job: its status, then the outputs not yet given.
                 yield StatusEvent(job.status, job.queue_position)
+                for output in job.outputs:
+                    if output.id not in seen:
+                        yield OutputEvent(output)
                 return
             parser = SSEParser(last_event_id=parser.last_event_id)
-            if self._retry.sleep(max(0, failures - 1), deadline) is None:
+            idle = min(idle * 2, idle_timeout)
+            if failures and self._retry.sleep(failures - 1, deadline) is None:
                 return
