@@ -12,14 +12,14 @@ from typing import Any
 import pytest
 
 from witness.api_clients.v2 import JobsClient
-from witness.api_clients.v2.types import StatusEvent
+from witness.api_clients.v2.types import OutputEvent, StatusEvent
 from witness.config.settings import Settings
 from witness.transport.deadline import Deadline
 from witness.transport.http import HttpClient
 
 
 class _Silent(http.server.BaseHTTPRequestHandler):
-    """``/events``: one ``running`` frame, then silence; ``/jobs/j1``: succeeded."""
+    """``/events``: one ``running`` frame, then silence; ``/jobs/j1``: succeeded, one output."""
 
     protocol_version = "HTTP/1.1"
     release = threading.Event()
@@ -35,7 +35,8 @@ class _Silent(http.server.BaseHTTPRequestHandler):
             self.wfile.flush()
             self.release.wait(10)
             return
-        body = json.dumps({"id": "j1", "status": "succeeded", "outputs": []}).encode()
+        output = {"node_id": "9", "name": "a.png", "type": "image", "id": "asset-9"}
+        body = json.dumps({"id": "j1", "status": "succeeded", "outputs": [output]}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -64,4 +65,7 @@ def test_a_silent_stream_ends_with_the_jobs_own_status(silent_server: str) -> No
         started = time.monotonic()
         events = list(JobsClient(http).events("j1", deadline=Deadline.after(20), idle_timeout=0.5))
     assert time.monotonic() - started < 5
-    assert events == [StatusEvent("running"), StatusEvent("succeeded")]
+    assert events[:2] == [StatusEvent("running"), StatusEvent("succeeded")]
+    assert isinstance(events[2], OutputEvent)  # the job's outputs follow its end, as on a stream
+    assert events[2].output.id == "asset-9"
+    assert len(events) == 3
