@@ -131,7 +131,16 @@ def main(argv: list[str] | None = None) -> int:
         url = server.url
     proxy = ProxyProcess(url).start()
     sdk: subprocess.Popen[str] | None = None
-    results: dict[str, Any] = {"server": url, "proxy": proxy.url}
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    results: dict[str, Any] = {
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "commit": commit,
+        "runs": args.runs,
+        "server": url,
+        "proxy": proxy.url,
+    }
     try:
         native = Witness(url, timeout=120)
         backend = V2Backend.from_settings(Settings(api_url=proxy.url, read_timeout=60.0))
