@@ -22,7 +22,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -517,7 +517,9 @@ class V2RunHandle:
                 elif isinstance(event, StatusEvent) and event.terminal:
                     final = event
             if final is None:
-                return None  # the deadline passed
+                if outputs:  # the deadline passed: keep what was committed for the result
+                    self._job = replace(self._job, outputs=tuple(outputs.values()))
+                return None
             if final.status == "succeeded":
                 # Only a finished history entry says succeeded, and the stream delivered its
                 # outputs after it: no need to ask again.
