@@ -135,3 +135,26 @@ def test_events_reconnect_after_a_stream_that_ends_early(jobs: JobsClient) -> No
     names = [type(e).__name__ for e in events]
     assert names == ["StatusEvent", "ProgressEvent", "StatusEvent", "OutputEvent"]
     assert responses.calls[0].request.headers["Accept"] == "text/event-stream"
+
+
+@responses.activate
+def test_a_partner_key_echoed_by_the_server_is_not_in_the_error(jobs: JobsClient) -> None:
+    partner = "partner-secret-key-42"
+    body = {
+        "error": {
+            "code": "invalid_request",
+            "message": f"bad extra_data {partner}",
+            "details": {"echo": partner},
+        }
+    }
+    responses.post(JOBS, json=body, status=400)
+    with pytest.raises(V2ApiError) as info:
+        jobs.submit(
+            {"1": {"class_type": "X", "inputs": {}}}, extra_data={"api_key_comfy_org": partner}
+        )
+    error = info.value
+    assert partner not in str(error)
+    assert partner not in repr(error.server_message)
+    assert partner not in json.dumps(error.body)
+    assert partner not in json.dumps(error.details)
+    assert error.code == "invalid_request"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -19,13 +20,11 @@ from witness.api_clients.v2.types import (
     StatusEvent,
     V2Event,
 )
-from witness.errors import (
-    InvalidArgumentError,
-    TransportError,
-)
+from witness.errors import InvalidArgumentError, TransportError, WitnessError
 from witness.transport.deadline import Deadline
 from witness.transport.http import HttpClient
 from witness.transport.retry import RetryPolicy
+from witness.utils.redact import redact_text, scrub_exception
 
 __all__ = ["JobsClient"]
 
@@ -50,6 +49,17 @@ def _check_key(key: str) -> str:
     if not key.isascii() or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in key):
         raise InvalidArgumentError("idempotency_key", "must be printable ASCII (an HTTP header)")
     return key
+
+
+def _scrub_error(exc: WitnessError, secret: str) -> None:
+    """Remove ``secret`` from an error's message, fields and chained causes, in place."""
+    scrub_exception(exc, [secret])
+    for name in ("message", "server_message", "body", "details"):
+        value = getattr(exc, name, None)
+        if isinstance(value, str):
+            setattr(exc, name, redact_text(value, [secret]))
+        elif value is not None:
+            setattr(exc, name, json.loads(redact_text(json.dumps(value), [secret])))
 
 
 class JobsClient:
@@ -104,7 +114,8 @@ class JobsClient:
                 files go.
             metadata: An opaque label (≤ 1 KiB) stored with the job.
             priority: An advisory priority.
-            extra_data: ``{"api_key_comfy_org": ...}`` for partner nodes (never logged).
+            extra_data: ``{"api_key_comfy_org": ...}`` for partner nodes (never logged, and
+                removed from the error if the server echoes it).
             idempotency_key: The key to use (printable ASCII, 1-255 characters).
             deadline: The call's deadline.
 
@@ -130,16 +141,22 @@ class JobsClient:
             body["priority"] = priority
         if extra_data:
             body["extra_data"] = dict(extra_data)
-        data = v2_json(
-            self._http,
-            "POST",
-            V2_PREFIX + "/jobs",
-            json=body,
-            headers={"Idempotency-Key": key},
-            idempotent=True,  # with its key, a resend cannot create a second job
-            retry=self._submit_retry,
-            deadline=deadline,
-        )
+        try:
+            data = v2_json(
+                self._http,
+                "POST",
+                V2_PREFIX + "/jobs",
+                json=body,
+                headers={"Idempotency-Key": key},
+                idempotent=True,  # with its key, a resend cannot create a second job
+                retry=self._submit_retry,
+                deadline=deadline,
+            )
+        except WitnessError as exc:
+            partner_key = (extra_data or {}).get("api_key_comfy_org")
+            if isinstance(partner_key, str) and partner_key:
+                _scrub_error(exc, partner_key)  # a server may echo the body it refused
+            raise
         job = Job.from_json(data)
         logger.debug("submitted job %s", job.id)
         return job
