@@ -158,3 +158,10 @@ def test_the_key_never_follows_a_redirect_to_another_origin(
     assert written == 4
     assert deployment.seen == [("/api/v2/assets/asset-1/content", f"Bearer {KEY}")]
     assert storage.seen == [("/signed/blob", None)]
+
+
+def test_the_public_names() -> None:
+    import witness
+
+    assert witness.V2Backend is V2Backend
+    assert {"V2Backend", "V2Options", "V2ApiError"} <= set(witness.__all__)
