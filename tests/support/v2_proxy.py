@@ -96,13 +96,13 @@ class ProxyProcess:
     def stop(self) -> None:
         """Terminate (then kill) the process; waits for it, so nothing is left."""
         process = self.process
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(5)
-        except subprocess.TimeoutExpired:
-            self.kill()
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.log.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session", name="v2_proxy")
