@@ -351,7 +351,8 @@ class V2Backend:
         except NotFoundError:
             return CancelResult(prompt_id, CancelOutcome.NOT_FOUND, "v2_api")
         if after.status not in {"canceled", "succeeded", "failed"} and self._native_queue:
-            native = self._native_queue.cancel(prompt_id)
+            with deadline.scope():  # the native client's requests keep to it too
+                native = self._native_queue.cancel(prompt_id)
             return CancelResult(prompt_id, native.outcome, "v2_api")
         if after.status in {"succeeded", "failed"}:
             outcome = CancelOutcome.FINISHED
