@@ -158,3 +158,22 @@ def test_a_partner_key_echoed_by_the_server_is_not_in_the_error(jobs: JobsClient
     assert partner not in json.dumps(error.body)
     assert partner not in json.dumps(error.details)
     assert error.code == "invalid_request"
+
+
+@responses.activate
+def test_a_dropped_submit_is_resent_with_the_same_key_but_a_5xx_is_not(jobs: JobsClient) -> None:
+    import requests
+
+    responses.post(JOBS, body=requests.exceptions.ConnectionError("connection reset"))
+    responses.post(JOBS, json=job("j1", "queued"), status=201)
+    assert jobs.submit({"1": {"class_type": "X", "inputs": {}}}).id == "j1"
+    keys = {call.request.headers["Idempotency-Key"] for call in responses.calls}
+    assert len(responses.calls) == 2
+    assert len(keys) == 1
+    responses.reset()
+    down = {"error": {"code": "upstream_unreachable", "message": "down", "details": None}}
+    responses.post(JOBS, json=down, status=503)
+    with pytest.raises(V2ApiError) as info:
+        jobs.submit({"1": {"class_type": "X", "inputs": {}}})
+    assert info.value.code == "upstream_unreachable"
+    assert len(responses.calls) == 1  # the server keeps a 5xx's key claimed: no resend
