@@ -42,6 +42,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.run import git_commit  # noqa: E402
 from tests.support.v2_proxy import ProxyProcess  # noqa: E402
 from witness import Witness  # noqa: E402
 from witness.backends.base import PreparedWorkflow  # noqa: E402
@@ -131,13 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         url = server.url
     proxy = ProxyProcess(url).start()
     sdk: subprocess.Popen[str] | None = None
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
+    commit = git_commit()
     results: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "commit": commit,
