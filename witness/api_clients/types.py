@@ -312,13 +312,14 @@ class CancelResult:
         prompt_id: The prompt.
         outcome: What happened.
         via: ``"jobs_api"`` (``POST /api/jobs/{id}/cancel``, atomic on the server),
-            ``"queue_api"`` (``/queue`` delete or ``/interrupt``) or ``"runninghub"`` (a
-            RunningHub task, ``POST /task/openapi/cancel``; from ``Witness.cancel``).
+            ``"queue_api"`` (``/queue`` delete or ``/interrupt``), ``"runninghub"`` (a
+            RunningHub task, ``POST /task/openapi/cancel``; from ``Witness.cancel``) or
+            ``"v2_api"`` (a Comfy API v2 job, ``POST /api/v2/jobs/{id}/cancel``).
     """
 
     prompt_id: str
     outcome: CancelOutcome
-    via: Literal["jobs_api", "queue_api", "runninghub"]
+    via: Literal["jobs_api", "queue_api", "runninghub", "v2_api"]
 
     @property
     def cancelled(self) -> bool:
