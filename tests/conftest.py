@@ -80,5 +80,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark every test that uses a real server as ``integration``."""
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
-        if fixtures & {"comfy_server", "comfy_url", "private_server"}:
+        if fixtures & {"comfy_server", "comfy_url", "private_server", "fleet_servers"}:
             item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def fleet_servers() -> Iterator[list[ComfyServer]]:
+    """Three servers for fleet and batch tests: A and B with the test nodes, C without."""
+    from tests.support.fleet import servers_fixture  # noqa: PLC0415
+
+    yield from servers_fixture((True, True, False))

@@ -445,9 +445,11 @@ class Member:
         ) or (isinstance(event, ExecutingEvent) and event.finished):
             if event.prompt_id is not None:
                 with self.changed:
-                    self._outstanding.pop(event.prompt_id, None)
+                    if self._outstanding.pop(event.prompt_id, None) is not None:
+                        # the server's next status event will say the same; until then
+                        self.queue_remaining = max(0, self.queue_remaining - 1)
                     self.changed.notify_all()
-            self.on_change()
+                self.on_change()
 
     def _on_connection(self, event: ConnectionEvent) -> None:
         if event.state == "connected":
