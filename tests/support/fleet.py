@@ -63,7 +63,7 @@ def tiny_prompt(color: int = 0, *, size: int = 8, save: bool = False) -> dict[st
         "1": {
             "class_type": "EmptyImage",
             "inputs": {"width": size, "height": size, "batch_size": 1, "color": color},
-            "_meta": {"title": "img $color.color"},
+            "_meta": {"title": "img, $color.color"},
         },
         "2": {
             "class_type": "SaveImage" if save else "PreviewImage",
