@@ -26,7 +26,7 @@ if TYPE_CHECKING:
         UserClient,
         WebSocketClient,
     )
-    from witness.config.settings import RunningHubSettings, Settings
+    from witness.config.settings import Settings
     from witness.core.results import ExecuteResult, NodeFailure, OutputFile
     from witness.core.tracking import Preview, ProgressUpdate
     from witness.core.ui_convert import is_ui_format, ui_to_api
@@ -93,7 +93,8 @@ if TYPE_CHECKING:
         WorkflowSourceError,
         WorkflowValidationError,
     )
-    from witness.utils.http_client import HttpClient
+    from witness.runninghub import RunningHubBackend, RunningHubOptions, RunningHubSettings
+    from witness.transport.http import HttpClient
 
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
@@ -108,7 +109,7 @@ _EXPORTS: dict[str, str] = {
     "FileClient": "witness.api_clients",
     "ForbiddenError": "witness.errors",
     "HistoryClient": "witness.api_clients",
-    "HttpClient": "witness.utils.http_client",
+    "HttpClient": "witness.transport.http",
     "InternalClient": "witness.api_clients",
     "InvalidArgumentError": "witness.errors",
     "MaskUpload": "witness.core.uploads",
@@ -130,6 +131,7 @@ _EXPORTS: dict[str, str] = {
     "RequestTimeoutError": "witness.errors",
     "ResponseDecodeError": "witness.errors",
     "RunningHubAuthError": "witness.errors",
+    "RunningHubBackend": "witness.runninghub.backend",
     "RunningHubBadPathError": "witness.errors",
     "RunningHubCapacityError": "witness.errors",
     "RunningHubCreateUnconfirmedError": "witness.errors",
@@ -139,13 +141,14 @@ _EXPORTS: dict[str, str] = {
     "RunningHubFreeUserError": "witness.errors",
     "RunningHubInstanceBusyError": "witness.errors",
     "RunningHubInsufficientFundsError": "witness.errors",
+    "RunningHubOptions": "witness.runninghub.backend",
     "RunningHubNodeInfoError": "witness.errors",
     "RunningHubParamsError": "witness.errors",
     "RunningHubPersonalQueueFullError": "witness.errors",
     "RunningHubQueueFullError": "witness.errors",
     "RunningHubResponseError": "witness.errors",
     "RunningHubServerError": "witness.errors",
-    "RunningHubSettings": "witness.config.settings",
+    "RunningHubSettings": "witness.runninghub.settings",
     "RunningHubTaskFailedError": "witness.errors",
     "RunningHubTaskNotFinishedError": "witness.errors",
     "RunningHubTaskNotFoundError": "witness.errors",
@@ -215,6 +218,7 @@ __all__ = [
     "RequestTimeoutError",
     "ResponseDecodeError",
     "RunningHubAuthError",
+    "RunningHubBackend",
     "RunningHubBadPathError",
     "RunningHubCapacityError",
     "RunningHubCreateUnconfirmedError",
@@ -225,6 +229,7 @@ __all__ = [
     "RunningHubInstanceBusyError",
     "RunningHubInsufficientFundsError",
     "RunningHubNodeInfoError",
+    "RunningHubOptions",
     "RunningHubParamsError",
     "RunningHubPersonalQueueFullError",
     "RunningHubQueueFullError",

@@ -29,7 +29,7 @@ from typing import Any, TextIO
 from witness.config.settings import Settings
 from witness.core.ui_convert import is_ui_format, ui_to_api
 from witness.errors import WitnessError
-from witness.utils.http_client import HttpClient
+from witness.transport.http import HttpClient
 
 __all__ = ["main"]
 

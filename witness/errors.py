@@ -9,7 +9,9 @@ catches them all. The tree::
     ├── FeatureUnavailableError      the server lacks a capability (e.g. /api/jobs on 0.3.75)
     ├── TransportError               nothing usable came back from the server
     │   ├── ServerUnavailableError   connection refused / DNS / TLS / reset
-    │   └── RequestTimeoutError      connect or read timeout
+    │   ├── RequestTimeoutError      connect or read timeout
+    │   ├── DownloadTooLargeError    a third-party download is over witness's size limit
+    │   └── WebSocketError           the websocket could not connect / broke (see below)
     ├── ResponseDecodeError          a 2xx whose body is not the JSON the route promises
     └── ApiError                     the server answered with an error status
         ├── BadRequestError          400
@@ -39,6 +41,7 @@ catches them all. The tree::
     ├── NoCapableServerError         no server of a fleet has what a prompt needs (or all are down)
     ├── BatchMismatchError           a batch resumed with another workflow or job list
     └── RunningHubError              the RunningHub cloud API answered with an error code
+        └── RunningHubTransportError (also a TransportError) no answer from RunningHub
 
 Secrets never reach these messages: the HTTP client redacts URLs and bodies before it builds
 an error.
@@ -58,6 +61,7 @@ __all__ = [
     "ConfigError",
     "ConflictError",
     "DSLError",
+    "DownloadTooLargeError",
     "ExecutionError",
     "FeatureUnavailableError",
     "ForbiddenError",
@@ -169,12 +173,16 @@ class TransportError(WitnessError):
     Attributes:
         method: HTTP method of the failed request.
         url: The request URL, with secrets redacted.
+        sent: Whether the request may have reached the server. ``False`` only when it
+            provably did not leave (connection refused, DNS failure, connect timeout, TLS
+            handshake): then resending is safe even for a non-idempotent request.
     """
 
-    def __init__(self, message: str, *, method: str, url: str) -> None:
+    def __init__(self, message: str, *, method: str, url: str, sent: bool = True) -> None:
         super().__init__(message)
         self.method = method
         self.url = url
+        self.sent = sent
 
 
 class ServerUnavailableError(TransportError):
@@ -189,8 +197,19 @@ class RequestTimeoutError(TransportError):
         phase: ``"connect"`` or ``"read"``.
     """
 
-    def __init__(self, message: str, *, method: str, url: str, timeout: float, phase: str) -> None:
-        super().__init__(message, method=method, url=url)
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str,
+        url: str,
+        timeout: float,
+        phase: str,
+        sent: bool | None = None,
+    ) -> None:
+        super().__init__(
+            message, method=method, url=url, sent=phase != "connect" if sent is None else sent
+        )
         self.timeout = timeout
         self.phase = phase
 
@@ -496,6 +515,23 @@ def error_class_for_status(status: int) -> type[ApiError]:
     if status >= 500:
         return ServerError
     return ApiError
+
+
+class DownloadTooLargeError(TransportError):
+    """A third-party download (workflow or media URL) is larger than witness allows.
+
+    A limit witness enforces while streaming, not an HTTP status; nothing is kept.
+
+    Attributes:
+        limit: The allowed size in bytes.
+        size: The size the host announced, or the bytes received when the download was
+            stopped (then just over ``limit``).
+    """
+
+    def __init__(self, message: str, *, url: str, limit: int, size: int | None = None) -> None:
+        super().__init__(message, method="GET", url=url, sent=True)
+        self.limit = limit
+        self.size = size
 
 
 class WebSocketError(TransportError):
@@ -921,8 +957,23 @@ class RunningHubResponseError(RunningHubError):
         self.body = body
 
 
-class RunningHubTransportError(RunningHubError):
-    """No answer from RunningHub: connection refused or dropped, or a timeout."""
+class RunningHubTransportError(RunningHubError, TransportError):
+    """No answer from RunningHub: connection refused or dropped, or a timeout.
+
+    A :class:`TransportError` too (``method`` is ``POST``, ``sent`` says whether the call may
+    have reached RunningHub).
+    """
+
+    def __init__(
+        self, message: str, *, endpoint: str = "", url: str = "", sent: bool = True
+    ) -> None:
+        WitnessError.__init__(self, message)
+        self.code = None
+        self.endpoint = endpoint
+        self.server_message = ""
+        self.method = "POST"
+        self.url = url or endpoint
+        self.sent = sent
 
 
 class RunningHubCreateUnconfirmedError(RunningHubTransportError):
@@ -937,9 +988,14 @@ class RunningHubCreateUnconfirmedError(RunningHubTransportError):
     """
 
     def __init__(
-        self, message: str, *, endpoint: str = "", current_task_counts: int | None = None
+        self,
+        message: str,
+        *,
+        endpoint: str = "",
+        url: str = "",
+        current_task_counts: int | None = None,
     ) -> None:
-        super().__init__(message, endpoint=endpoint)
+        super().__init__(message, endpoint=endpoint, url=url, sent=True)
         self.current_task_counts = current_task_counts
 
 

@@ -22,7 +22,7 @@ from witness.api_clients.history_client import HistoryClient
 from witness.api_clients.queue_client import QueueClient
 from witness.api_clients.types import HistoryEntry
 from witness.config.settings import Settings
-from witness.utils.http_client import HttpClient
+from witness.transport.http import HttpClient
 
 WAIT_LIMIT = 60.0
 
@@ -123,7 +123,7 @@ def cleanup_history(http: HttpClient, comfy_server: ComfyServer | None) -> Itera
 
 
 @pytest.fixture(scope="session")
-def special_server() -> Iterator[ComfyServer]:
+def special_server(comfy_install: Path) -> Iterator[ComfyServer]:
     """A second server (~10 s, started once): ``--multi-user``, a 1 MiB upload limit, and a
     ``loras`` folder holding ``tiny.safetensors`` (with metadata) and its ``tiny.png``
     preview."""

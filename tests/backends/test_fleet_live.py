@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from scripts.comfyui_server import ComfyServer, TINY_CHECKPOINT
+from scripts.comfyui_server import TINY_CHECKPOINT, ComfyServer
 from tests.support.fleet import ensure_running, history_ids, sleep_prompt, tiny_prompt
 from witness.backends.base import PreparedWorkflow
 from witness.backends.fleet import Fleet, FleetOptions
@@ -81,9 +81,7 @@ def test_missing_model_is_refused_before_anything_is_submitted(trio: Fleet) -> N
     assert handle.wait().status == "completed"
 
 
-def test_a_busy_server_gets_no_new_prompts(
-    trio: Fleet, fleet_servers: list[ComfyServer]
-) -> None:
+def test_a_busy_server_gets_no_new_prompts(trio: Fleet, fleet_servers: list[ComfyServer]) -> None:
     a_url = fleet_servers[0].url
     busy = trio.submit(
         _prepared(sleep_prompt(30.0)), Deadline.after(60), FleetOptions(prefer=a_url)
@@ -162,7 +160,9 @@ def test_stats_are_readable_while_prompts_run(trio: Fleet) -> None:
     watcher = threading.Thread(target=watch)
     watcher.start()
     try:
-        handles = [trio.submit(_prepared(tiny_prompt(400 + i)), Deadline.after(60)) for i in range(9)]
+        handles = [
+            trio.submit(_prepared(tiny_prompt(400 + i)), Deadline.after(60)) for i in range(9)
+        ]
         assert all(h.wait().ok for h in handles)
     finally:
         stop.set()

@@ -58,7 +58,8 @@ def test_batch_saves_outputs_and_resumes_without_rerunning(
     assert {m["server"] for m in manifest} <= set(urls)
     for entry in manifest:
         assert entry["params"] == jobs[entry["index"]]
-        assert len(entry["files"]) == 1 and (tmp_path / entry["files"][0]).is_file()
+        assert len(entry["files"]) == 1
+        assert (tmp_path / entry["files"][0]).is_file()
         assert entry["files"][0].startswith(f"job-{entry['index']:05d}/")
     assert sorted(e.kind for e in events).count("done") == 6
     assert json.loads((tmp_path / "summary.json").read_text())["completed"] == 6
@@ -81,7 +82,8 @@ def test_a_failing_job_is_recorded_and_the_rest_run(
     summary = run_batch(_workflow(), jobs, out_dir=tmp_path, target=urls)
     assert (summary.completed, summary.failed) == (1, 1)
     bad = _manifest(tmp_path)[1]
-    assert bad["status"] == "error" and "color" in bad["error"]
+    assert bad["status"] == "error"
+    assert "color" in bad["error"]
 
 
 def _run_child(spec: dict[str, Any], kill_after: int | None) -> int:

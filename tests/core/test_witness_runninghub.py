@@ -20,9 +20,7 @@ from tests.runninghub.conftest import TEXT_TO_IMAGE, WORKFLOW_ID
 from tests.runninghub_emulator import EmuOutput, RunningHubEmulator, png_bytes
 from witness import Witness
 from witness.api_clients.types import CancelOutcome
-from witness.config.settings import RUNNINGHUB_ENV_VARS, RunningHubSettings
 from witness.core.results import ExecuteResult
-from witness.core.runninghub import RunningHubProgress
 from witness.core.tracking import ProgressUpdate
 from witness.errors import (
     ConfigError,
@@ -33,6 +31,8 @@ from witness.errors import (
     RunningHubQueueFullError,
     UnknownParamError,
 )
+from witness.runninghub.backend import RunningHubProgress
+from witness.runninghub.settings import RUNNINGHUB_ENV_VARS, RunningHubSettings
 
 rh_emulator = rh.rh_emulator
 rh_key = rh.rh_key

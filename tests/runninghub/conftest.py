@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from tests.runninghub_emulator import EmuOutput, RunningHubEmulator
-from witness.api_clients.runninghub_client import RunningHubClient
-from witness.config.settings import RunningHubSettings
+from witness.runninghub.client import RunningHubClient
+from witness.runninghub.settings import RunningHubSettings
 
 WORKFLOW_ID = "1850925505116598274"
 APP_ID = "1877265245566922753"

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from witness.config.settings import RunningHubSettings
 from witness.errors import ConfigError
+from witness.runninghub.settings import RunningHubSettings
 
 KEY = "rh-secret-key-0123456789"
 

@@ -26,7 +26,7 @@ from witness.errors import (
     TransportError,
     UnauthorizedError,
 )
-from witness.utils.http_client import HttpClient
+from witness.transport.http import HttpClient
 from witness.utils.paths import route
 
 BASE = "http://comfy.test:8188"

@@ -9,7 +9,7 @@ from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from witness.errors import InvalidArgumentError, ResponseDecodeError
-from witness.utils.http_client import HttpClient
+from witness.transport.http import HttpClient
 
 __all__ = [
     "JSON_HEADERS",

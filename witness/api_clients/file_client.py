@@ -21,7 +21,7 @@ from witness.errors import (
     PayloadTooLargeError,
     UploadError,
 )
-from witness.utils.http_client import HttpClient, Timeout
+from witness.transport.http import HttpClient, Timeout
 from witness.utils.paths import route
 from witness.utils.redact import redact_url
 

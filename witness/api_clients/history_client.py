@@ -14,7 +14,7 @@ from witness.api_clients._common import (
     encode_json,
 )
 from witness.api_clients.types import HistoryEntry
-from witness.utils.http_client import HttpClient
+from witness.transport.http import HttpClient
 from witness.utils.paths import route
 
 __all__ = ["HistoryClient"]

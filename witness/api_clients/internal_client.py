@@ -18,7 +18,7 @@ from witness.api_clients._common import (
     unexpected_shape,
 )
 from witness.api_clients.types import FILE_TYPES, LogsRaw
-from witness.utils.http_client import HttpClient
+from witness.transport.http import HttpClient
 from witness.utils.paths import route
 
 __all__ = ["InternalClient"]

@@ -22,7 +22,7 @@ from witness.errors import (
     InvalidArgumentError,
     PromptValidationError,
 )
-from witness.utils.http_client import HttpClient, Timeout
+from witness.transport.http import HttpClient, Timeout
 
 __all__ = ["PREVIEW_METHODS", "PromptClient"]
 

@@ -17,7 +17,7 @@ from witness.api_clients._common import (
 )
 from witness.api_clients.types import CancelOutcome, CancelResult, QueueState
 from witness.errors import ApiError, InvalidArgumentError, NotFoundError
-from witness.utils.http_client import HttpClient
+from witness.transport.http import HttpClient
 from witness.utils.paths import route
 
 __all__ = ["QueueClient"]

@@ -31,7 +31,7 @@ from witness.errors import (
     InvalidArgumentError,
     NotFoundError,
 )
-from witness.utils.http_client import HttpClient, Timeout
+from witness.transport.http import HttpClient, Timeout
 from witness.utils.paths import route
 
 __all__ = ["JOB_STATUSES", "SystemClient"]

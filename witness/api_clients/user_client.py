@@ -23,7 +23,7 @@ from witness.api_clients._common import (
 )
 from witness.api_clients.types import UserdataEntry, UserdataFileInfo, UsersInfo
 from witness.errors import InvalidArgumentError, NotFoundError
-from witness.utils.http_client import HttpClient
+from witness.transport.http import HttpClient
 from witness.utils.paths import quote_segment, route
 
 __all__ = ["UserClient"]

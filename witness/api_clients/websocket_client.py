@@ -70,7 +70,7 @@ from witness.api_clients.ws_events import (
     decode_text,
 )
 from witness.errors import InvalidArgumentError, WaitTimeoutError, WebSocketError
-from witness.utils.http_client import HttpClient
+from witness.transport.http import HttpClient
 from witness.utils.redact import redact_url, scrub_exception
 
 __all__ = ["Outcome", "PromptEvents", "Subscription", "WebSocketClient"]

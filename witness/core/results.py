@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -51,6 +51,8 @@ __all__ = [
     "OutputFile",
     "Status",
     "ViewUrl",
+    "add_output",
+    "add_text",
     "assemble",
     "classify_output_file",
     "failure_from_ws_error",
@@ -554,16 +556,6 @@ def _collect(
     view_url: ViewUrl,
 ) -> None:
     names_by_node = signature.output_names_by_node() if signature is not None else {}
-    flat: dict[str, list[str]] = {
-        "image": result.images,
-        "video": result.videos,
-        "audio": result.audios,
-    }
-    by_var: dict[str, dict[str, list[str]]] = {
-        "image": result.images_by_var,
-        "video": result.videos_by_var,
-        "audio": result.audios_by_var,
-    }
     for node_id in _node_order(outputs, prompt, signature):
         node_out = outputs.get(node_id)
         if not isinstance(node_out, Mapping):
@@ -582,10 +574,7 @@ def _collect(
             flags = _animated_flags(node_out.get("animated"), len(items))
             for index, item in enumerate(items):
                 if key == "text" and not isinstance(item, Mapping):
-                    text = item if isinstance(item, str) else str(item)
-                    result.texts.append(text)
-                    for name in names:
-                        result.texts_by_var.setdefault(name, []).append(text)
+                    add_text(result, item if isinstance(item, str) else str(item), names)
                     continue
                 if not isinstance(item, Mapping):
                     continue
@@ -606,7 +595,8 @@ def _collect(
                     mime=mime if isinstance(mime, str) else None,
                 )
                 url = view_url(filename, subfolder, folder_type)
-                result.files.append(
+                add_output(
+                    result,
                     OutputFile(
                         node_id=node_id,
                         var=names[0],
@@ -616,9 +606,38 @@ def _collect(
                         type=folder_type,
                         kind=kind,
                         url=url,
-                    )
+                    ),
+                    names,
                 )
-                if kind in flat:
-                    flat[kind].append(url)
-                    for name in names:
-                        by_var[kind].setdefault(name, []).append(url)
+
+
+def add_output(result: ExecuteResult, item: OutputFile, names: Sequence[str]) -> None:
+    """File one output under ``files`` and under the flat and per-name lists of its kind.
+
+    Every backend builds its :class:`ExecuteResult` through this (and :func:`add_text`), so
+    the per-kind lists always derive from ``files`` the same way.
+
+    Args:
+        result: The result being assembled.
+        item: The file.
+        names: Its ``$output`` names (else the node id); the first is ``item.var``.
+    """
+    result.files.append(item)
+    lists = {
+        "image": (result.images, result.images_by_var),
+        "video": (result.videos, result.videos_by_var),
+        "audio": (result.audios, result.audios_by_var),
+    }
+    if item.kind not in lists:
+        return  # 3d, latent, text, other: kept in files only
+    flat, by_var = lists[item.kind]
+    flat.append(item.url)
+    for name in names:
+        by_var.setdefault(name, []).append(item.url)
+
+
+def add_text(result: ExecuteResult, text: str, names: Sequence[str]) -> None:
+    """Add one text output to ``texts`` and to ``texts_by_var`` under each of ``names``."""
+    result.texts.append(text)
+    for name in names:
+        result.texts_by_var.setdefault(name, []).append(text)

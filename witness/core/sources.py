@@ -40,8 +40,8 @@ from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
 from witness.errors import (
+    DownloadTooLargeError,
     InvalidArgumentError,
-    PayloadTooLargeError,
     WitnessError,
     WorkflowFormatError,
     WorkflowSourceError,
@@ -207,7 +207,7 @@ def _from_url(url: str, max_bytes: int, timeout: float | tuple[float, float]) ->
     try:
         with fetch_url(url, max_bytes=max_bytes, timeout=timeout) as fetched:
             data = fetched.read_bytes()
-    except PayloadTooLargeError as exc:
+    except DownloadTooLargeError as exc:
         raise WorkflowSourceError(
             f"workflow download {shown} is over the {max_bytes}-byte limit", source=shown
         ) from exc

@@ -44,7 +44,7 @@ from witness.api_clients.system_client import SystemClient
 from witness.api_clients.types import CancelResult, FileRef
 from witness.api_clients.user_client import UserClient
 from witness.api_clients.websocket_client import PromptEvents, WebSocketClient
-from witness.config.settings import RunningHubSettings, Settings
+from witness.config.settings import Settings
 from witness.core import dsl
 from witness.core.results import ExecuteResult, OutputFile, assemble
 from witness.core.sources import LoadedWorkflow, load_workflow
@@ -66,11 +66,12 @@ from witness.errors import (
     WebSocketError,
     WitnessError,
 )
-from witness.utils.http_client import HttpClient
+from witness.runninghub.settings import RunningHubSettings
+from witness.transport.http import HttpClient
 
 if TYPE_CHECKING:
-    from witness.api_clients.runninghub_client import RunningHubClient
-    from witness.core.runninghub import RunningHubExecutor
+    from witness.runninghub.client import RunningHubClient
+    from witness.runninghub.executor import RunningHubExecutor
 
 __all__ = ["PromptHandle", "Witness"]
 
@@ -722,10 +723,8 @@ class Witness:
         with self._runninghub_lock:
             if self._runninghub is not None:
                 return self._runninghub
-            from witness.api_clients.runninghub_client import (  # noqa: PLC0415
-                RunningHubClient,
-            )
-            from witness.core.runninghub import RunningHubExecutor  # noqa: PLC0415
+            from witness.runninghub.client import RunningHubClient  # noqa: PLC0415
+            from witness.runninghub.executor import RunningHubExecutor  # noqa: PLC0415
 
             settings = self._runninghub_settings
             if settings is None:

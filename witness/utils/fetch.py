@@ -1,8 +1,10 @@
-"""Fetching third-party URLs (workflow files, media params) safely.
+"""Fetching third-party URLs (workflow files, media params, cloud outputs) safely.
 
 These requests go to hosts other than the ComfyUI server, so they never carry the server's
-credentials (API key, cookies, extra headers): a fresh session is used, with a timeout and a
-size limit enforced while streaming.
+credentials (API key, cookies, extra headers, query parameters): they go through the
+credential-free :class:`~witness.transport.http.PublicClient` (the same retry policy, deadline
+clamping and error mapping as every other request), with a timeout and a size limit
+enforced while streaming.
 """
 
 from __future__ import annotations
@@ -13,17 +15,9 @@ import tempfile
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-import requests
-
-from witness._version import __version__
-from witness.errors import (
-    InvalidArgumentError,
-    PayloadTooLargeError,
-    RequestTimeoutError,
-    ServerUnavailableError,
-    TransportError,
-    error_class_for_status,
-)
+from witness.errors import DownloadTooLargeError, InvalidArgumentError
+from witness.transport.deadline import Deadline
+from witness.transport.http import PublicClient
 from witness.utils.redact import redact_url, scrub_exception
 
 __all__ = ["DEFAULT_MAX_BYTES", "FetchedFile", "fetch_url", "filename_from_url"]
@@ -75,23 +69,27 @@ def fetch_url(
     max_bytes: int = DEFAULT_MAX_BYTES,
     timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
     chunk_size: int = 1 << 16,
+    deadline: Deadline | None = None,
+    client: PublicClient | None = None,
 ) -> FetchedFile:
     """Download an http(s) URL to a temporary file, with a size limit and a timeout.
 
-    No credentials of the ComfyUI connection are sent.
+    No credentials of the ComfyUI connection are sent (see :class:`PublicClient`).
 
     Args:
         url: An ``http://`` or ``https://`` URL.
         max_bytes: Abort (and delete the partial file) past this many bytes.
-        timeout: Seconds, or ``(connect, read)``.
+        timeout: Seconds, or ``(connect, read)``; clamped to ``deadline``.
         chunk_size: Bytes per read.
+        deadline: The call's deadline (default: the active ``Deadline.scope()``).
+        client: The credential-free client to use (default: a fresh one, closed after).
 
     Returns:
         The downloaded file; the caller deletes it (``cleanup()`` or ``with``).
 
     Raises:
         InvalidArgumentError: Not an http(s) URL.
-        PayloadTooLargeError: The body is larger than ``max_bytes``.
+        DownloadTooLargeError: The body is larger than ``max_bytes`` (with the limit).
         ApiError: The host answered with an error status.
         TransportError: Connection failure or timeout.
     """
@@ -99,62 +97,31 @@ def fetch_url(
     if scheme not in {"http", "https"}:
         raise InvalidArgumentError("url", f"expected an http(s) URL, got {redact_url(url)!r}")
     shown = redact_url(url)
-    session = requests.Session()
-    session.headers["User-Agent"] = f"witness/{__version__}"
+    limits = (
+        timeout
+        if isinstance(timeout, tuple)
+        else (min(float(timeout), DEFAULT_TIMEOUT[0]), float(timeout))
+    )
+    public = client if client is not None else PublicClient()
     fd, tmp = tempfile.mkstemp(prefix="witness-fetch-")
     path = Path(tmp)
     try:
-        try:
-            with session.get(url, stream=True, timeout=timeout) as response:
-                if response.status_code >= 400:
-                    cls = error_class_for_status(response.status_code)
-                    raise cls(
-                        status=response.status_code,
-                        method="GET",
-                        url=shown,
-                        server_message=response.reason or "",
-                    )
-                announced = response.headers.get("Content-Length")
-                if announced and announced.isdigit() and int(announced) > max_bytes:
-                    raise PayloadTooLargeError(
-                        status=0,
-                        method="GET",
-                        url=shown,
-                        limit=max_bytes,
-                        size=int(announced),
-                        server_message="download larger than the allowed size",
-                    )
-                size = 0
-                with os.fdopen(fd, "wb") as handle:
-                    fd = -1
-                    for chunk in response.iter_content(chunk_size=chunk_size):
-                        size += len(chunk)
-                        if size > max_bytes:
-                            raise PayloadTooLargeError(
-                                status=0,
-                                method="GET",
-                                url=shown,
-                                limit=max_bytes,
-                                server_message="download larger than the allowed size",
-                            )
-                        handle.write(chunk)
-                name = _disposition_name(response.headers.get("Content-Disposition", ""))
-                content_type = response.headers.get("Content-Type", "")
-        except requests.exceptions.Timeout as exc:
-            limit = timeout[1] if isinstance(timeout, tuple) else timeout
-            raise RequestTimeoutError(
-                f"GET {shown}: no answer within {limit} s",
-                method="GET",
-                url=shown,
-                timeout=float(limit),
-                phase="read",
-            ) from exc
-        except requests.exceptions.ConnectionError as exc:
-            raise ServerUnavailableError(
-                f"GET {shown}: cannot reach the host", method="GET", url=shown
-            ) from exc
-        except requests.exceptions.RequestException as exc:
-            raise TransportError(f"GET {shown}: {exc}", method="GET", url=shown) from exc
+        with public.get(url, timeout=limits, deadline=deadline) as response:
+            announced = response.headers.get("Content-Length")
+            if announced and announced.isdigit() and int(announced) > max_bytes:
+                raise _too_large(shown, max_bytes, int(announced), announced=True)
+            size = 0
+            with os.fdopen(fd, "wb") as handle:
+                fd = -1
+                for chunk in public.transport.body(
+                    response, chunk_size=chunk_size, deadline=deadline
+                ):
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise _too_large(shown, max_bytes, size, announced=False)
+                    handle.write(chunk)
+            name = _disposition_name(response.headers.get("Content-Disposition", ""))
+            content_type = response.headers.get("Content-Type", "")
     except BaseException as exc:
         scrub_exception(exc)  # third-party URLs may carry tokens in their query
         if fd >= 0:
@@ -162,9 +129,21 @@ def fetch_url(
         path.unlink(missing_ok=True)
         raise
     finally:
-        session.close()
+        if client is None:
+            public.close()
     logger.debug("fetched %s (%d bytes)", shown, size)
     return FetchedFile(path, name or filename_from_url(url), content_type, size)
+
+
+def _too_large(url: str, limit: int, size: int, *, announced: bool) -> DownloadTooLargeError:
+    what = f"{size} bytes announced" if announced else f"stopped after {size} bytes"
+    return DownloadTooLargeError(
+        f"GET {url}: the download is over the allowed size of {limit} bytes ({what}); "
+        "nothing was kept",
+        url=url,
+        limit=limit,
+        size=size,
+    )
 
 
 def _disposition_name(header: str) -> str:

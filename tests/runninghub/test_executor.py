@@ -10,9 +10,6 @@ import pytest
 from tests.runninghub import conftest as rh
 from tests.runninghub.conftest import TEXT_TO_IMAGE, WORKFLOW_ID
 from tests.runninghub_emulator import EmuOutput, RunningHubEmulator, png_bytes
-from witness.api_clients.runninghub_client import RunningHubClient
-from witness.config.settings import RunningHubSettings
-from witness.core.runninghub import RunningHubExecutor, RunningHubProgress
 from witness.errors import (
     ExecutionError,
     MissingParamError,
@@ -20,6 +17,10 @@ from witness.errors import (
     UnknownParamError,
     UploadError,
 )
+from witness.runninghub.backend import RunningHubProgress
+from witness.runninghub.client import RunningHubClient
+from witness.runninghub.executor import RunningHubExecutor
+from witness.runninghub.settings import RunningHubSettings
 
 rh_emulator = rh.rh_emulator
 rh_key = rh.rh_key

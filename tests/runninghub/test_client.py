@@ -18,15 +18,6 @@ import pytest
 from tests.runninghub import conftest as rh
 from tests.runninghub.conftest import APP_ID, TEXT_TO_IMAGE, WORKFLOW_ID
 from tests.runninghub_emulator import EmuOutput, RunningHubEmulator, png_bytes
-from witness.api_clients.runninghub_client import (
-    MAX_UPLOAD_BYTES,
-    RUNNINGHUB_ERROR_CODES,
-    NodeInfo,
-    RunningHubClient,
-    error_for_code,
-    field_value,
-)
-from witness.config.settings import RunningHubSettings
 from witness.errors import (
     InvalidArgumentError,
     RunningHubAuthError,
@@ -45,6 +36,10 @@ from witness.errors import (
     RunningHubValidationError,
     RunningHubWorkflowNotFoundError,
 )
+from witness.runninghub.client import RunningHubClient
+from witness.runninghub.errors import RUNNINGHUB_ERROR_CODES, error_for_code
+from witness.runninghub.settings import RunningHubSettings
+from witness.runninghub.types import MAX_UPLOAD_BYTES, NodeInfo, field_value
 
 rh_emulator = rh.rh_emulator
 rh_key = rh.rh_key
