@@ -190,6 +190,6 @@ def _no_install_without_the_integration_marker(
 @pytest.fixture(scope="session")
 def fleet_servers(comfy_install: Path) -> Iterator[list[ComfyServer]]:
     """Three servers for fleet and batch tests: A and B with the test nodes, C without."""
-    from tests.support.fleet import servers_fixture  # noqa: PLC0415
+    from tests.support.fleet import servers_fixture
 
     yield from servers_fixture((True, True, False))

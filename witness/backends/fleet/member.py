@@ -440,16 +440,18 @@ class Member:
                     self._started[event.prompt_id] = None
                     while len(self._started) > _STARTED_MEMORY:
                         self._started.popitem(last=False)
-        elif isinstance(
-            event, ExecutionSuccessEvent | ExecutionErrorEvent | ExecutionInterruptedEvent
-        ) or (isinstance(event, ExecutingEvent) and event.finished):
-            if event.prompt_id is not None:
-                with self.changed:
-                    if self._outstanding.pop(event.prompt_id, None) is not None:
-                        # the server's next status event will say the same; until then
-                        self.queue_remaining = max(0, self.queue_remaining - 1)
-                    self.changed.notify_all()
-                self.on_change()
+        elif event.prompt_id is not None and (
+            isinstance(
+                event, ExecutionSuccessEvent | ExecutionErrorEvent | ExecutionInterruptedEvent
+            )
+            or (isinstance(event, ExecutingEvent) and event.finished)
+        ):
+            with self.changed:
+                if self._outstanding.pop(event.prompt_id, None) is not None:
+                    # the server's next status event will say the same; until then
+                    self.queue_remaining = max(0, self.queue_remaining - 1)
+                self.changed.notify_all()
+            self.on_change()
 
     def _on_connection(self, event: ConnectionEvent) -> None:
         if event.state == "connected":
