@@ -29,9 +29,9 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
-from witness.backends.fleet import Fleet, FleetHandle, FleetOptions
+from witness.backends.fleet import Fleet, FleetOptions
 from witness.batch.journal import JobRecord, Journal
 from witness.batch.manifest import write_json_atomic, write_manifest
 from witness.batch.sources import load_jobs
@@ -42,7 +42,7 @@ from witness.errors import InvalidArgumentError, PromptLostError, TransportError
 from witness.transport.deadline import Deadline
 from witness.utils.http_client import HttpClient
 
-__all__ = ["BatchEvent", "BatchSummary", "run_batch"]
+__all__ = ["BatchEngine", "BatchEvent", "BatchHandle", "BatchSummary", "execute_batch", "run_batch"]
 
 logger = logging.getLogger(__name__)
 
@@ -148,6 +148,80 @@ def run_batch(
         InvalidArgumentError: A bad argument or job file.
         WorkflowError: The workflow cannot be loaded.
     """
+    engine, owned = resolve_target(target)
+    try:
+        return execute_batch(
+            engine,
+            workflow,
+            jobs,
+            out_dir=out_dir,
+            concurrency=concurrency,
+            timeout=timeout,
+            on_event=on_event,
+            retry_lost=retry_lost,
+            validate=validate,
+        )
+    finally:
+        for item in owned:
+            item.close()
+
+
+class BatchHandle(Protocol):
+    """What the batch needs of a submitted job (a :class:`FleetHandle` or a Ray one)."""
+
+    @property
+    def server(self) -> str | None:
+        """The server it is on."""
+        ...
+
+    def wait(self, deadline: Deadline | None = None) -> ExecuteResult:
+        """Its result."""
+        ...
+
+    def cancel(self) -> Any:
+        """Cancel it."""
+        ...
+
+
+class BatchEngine(Protocol):
+    """Where a batch's jobs run: a :class:`Fleet`, or the Ray engine."""
+
+    default_timeout: float
+
+    def prepare(
+        self, workflow: Any, params: Mapping[str, Any], deadline: Deadline, *, validate: bool
+    ) -> Any:
+        """The job ready to submit (nothing sent)."""
+        ...
+
+    def submit(self, prepared: Any, deadline: Deadline, options: FleetOptions) -> BatchHandle:
+        """Submit it with ``options.prompt_id``."""
+        ...
+
+    def locate(
+        self, prompt_id: str, deadline: Deadline, server: str | None = None
+    ) -> tuple[str, str] | None:
+        """``(server, "queued" | "history")`` or ``None``."""
+        ...
+
+    def attach(self, prompt_id: str, deadline: Deadline, *, server: str | None) -> BatchHandle:
+        """A handle for a prompt submitted earlier."""
+        ...
+
+
+def execute_batch(
+    engine: BatchEngine,
+    workflow: Any,
+    jobs: Iterable[Mapping[str, Any]] | str | Path,
+    *,
+    out_dir: str | Path,
+    concurrency: int = 4,
+    timeout: float | None = None,
+    on_event: Callable[[BatchEvent], None] | None = None,
+    retry_lost: int = 0,
+    validate: bool = True,
+) -> BatchSummary:
+    """:func:`run_batch` on a given engine (the journal, manifest and summary stay here)."""
     started = time.monotonic()
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise InvalidArgumentError("concurrency", f"must be a whole number >= 1: {concurrency!r}")
@@ -155,27 +229,22 @@ def run_batch(
     out.mkdir(parents=True, exist_ok=True)
     job_list = load_jobs(jobs)
     api = load_workflow(workflow).workflow
-    fleet, owned = resolve_target(target)
-    try:
-        with Journal(out / JOURNAL_NAME) as journal:
-            journal.bind(_hash(api), job_list, _hash(job_list))
-            journal.new_run()
-            runner = _Runner(
-                fleet,
-                journal,
-                api,
-                out=out,
-                timeout=timeout,
-                on_event=on_event,
-                retry_lost=retry_lost,
-                validate=validate,
-            )
-            runner.run(concurrency)
-            records = journal.records()
-            write_manifest(out / MANIFEST_NAME, records)
-    finally:
-        for item in owned:
-            item.close()
+    with Journal(out / JOURNAL_NAME) as journal:
+        journal.bind(_hash(api), job_list, _hash(job_list))
+        journal.new_run()
+        runner = _Runner(
+            engine,
+            journal,
+            api,
+            out=out,
+            timeout=timeout,
+            on_event=on_event,
+            retry_lost=retry_lost,
+            validate=validate,
+        )
+        runner.run(concurrency)
+        records = journal.records()
+        write_manifest(out / MANIFEST_NAME, records)
     summary = _summarize(records, runner, out, time.monotonic() - started)
     write_json_atomic(out / SUMMARY_NAME, asdict(summary))
     return summary
@@ -207,7 +276,7 @@ def resolve_target(target: Any) -> tuple[Fleet, list[Any]]:
 class _Runner:
     def __init__(
         self,
-        fleet: Fleet,
+        fleet: BatchEngine,
         journal: Journal,
         api: dict[str, Any],
         *,
@@ -278,7 +347,7 @@ class _Runner:
             logger.warning("batch job %d: %s", record.index, exc)
             self._record(record, "error", server, (), f"{type(exc).__name__}: {exc}", None)
 
-    def _reattach(self, record: JobRecord, deadline: Deadline) -> FleetHandle | None:
+    def _reattach(self, record: JobRecord, deadline: Deadline) -> BatchHandle | None:
         """A handle for a job an earlier run submitted (or may have), else ``None``."""
         pid = record.prompt_id
         if record.state not in {"submitting", "submitted"} or pid is None:
@@ -303,7 +372,7 @@ class _Runner:
             )
         return None  # never arrived anywhere reachable: submit again, same prompt id
 
-    def _submit(self, record: JobRecord, deadline: Deadline) -> FleetHandle:
+    def _submit(self, record: JobRecord, deadline: Deadline) -> BatchHandle:
         prepared = self.fleet.prepare(self.api, record.params, deadline, validate=self.validate)
         pid = record.prompt_id or str(uuid.uuid4())
         if record.prompt_id is None:
@@ -313,7 +382,7 @@ class _Runner:
         try:
             handle = self.fleet.submit(prepared, deadline, options)
         except TransportError:
-            found = self.fleet.locate(pid, deadline)  # the answer was lost: did it arrive?
+            found = self.fleet.locate(pid, deadline, None)  # the answer was lost: did it arrive?
             if found is None:
                 raise
             handle = self.fleet.attach(pid, deadline, server=found[0])
