@@ -65,6 +65,7 @@ def test_ray_batch_matches_the_local_batch(
     )
     assert (summary.total, summary.completed, summary.failed) == (13, 12, 1)
     local = run_batch(_workflow(), jobs, out_dir=tmp_path / "local", target=urls)
+    assert (local.completed, local.failed) == (12, 1)
     ray_manifest, local_manifest = _manifest(tmp_path / "ray"), _manifest(tmp_path / "local")
     assert [_shape(e) for e in ray_manifest] == [_shape(e) for e in local_manifest]
     for entry in ray_manifest[:12]:
