@@ -14,7 +14,7 @@ from typing import Any
 from scripts.comfyui_server import ComfyServer
 from witness.api_clients.history_client import HistoryClient
 from witness.config.settings import Settings
-from witness.utils.http_client import HttpClient
+from witness.transport.http import HttpClient
 
 
 def start_servers(*, with_test_nodes: tuple[bool, ...] = (True, True, False)) -> list[ComfyServer]:

@@ -40,7 +40,7 @@ from witness.core.results import ExecuteResult
 from witness.core.sources import load_workflow
 from witness.errors import InvalidArgumentError, PromptLostError, TransportError, WitnessError
 from witness.transport.deadline import Deadline
-from witness.utils.http_client import HttpClient
+from witness.transport.http import HttpClient
 
 __all__ = ["BatchEngine", "BatchEvent", "BatchHandle", "BatchSummary", "execute_batch", "run_batch"]
 

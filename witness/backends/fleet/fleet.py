@@ -68,7 +68,7 @@ from witness.errors import (
     WitnessError,
 )
 from witness.transport.deadline import Deadline
-from witness.utils.http_client import HttpClient
+from witness.transport.http import HttpClient
 
 __all__ = ["Fleet", "FleetHandle", "FleetOptions"]
 
@@ -104,7 +104,7 @@ class Fleet:
     """Several ComfyUI servers as one backend (see the module doc for routing and failover).
 
     Args:
-        servers: Server URLs, :class:`~witness.utils.http_client.HttpClient` s, or backends
+        servers: Server URLs, :class:`~witness.transport.http.HttpClient` s, or backends
             with an ``http`` attribute (a ``NativeBackend``); at least one.
         weights: Relative capacity per server (same order), default all 1.0.
         max_concurrent: Per-server cap on this fleet's prompts queued or running there: one

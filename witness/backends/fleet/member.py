@@ -60,7 +60,7 @@ from witness.errors import (
     WitnessError,
 )
 from witness.transport.deadline import Deadline
-from witness.utils.http_client import HttpClient
+from witness.transport.http import HttpClient
 
 __all__ = ["Member"]
 
