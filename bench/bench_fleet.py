@@ -77,10 +77,12 @@ def batch_vs_loop(url: str, jobs: int, root: Path, round_no: int) -> tuple[float
     loop_jobs = [{"color": base + jobs + i} for i in range(jobs)]
     with Fleet([url], validate=True) as fleet:
         _one(fleet, workflow)
-        start = time.perf_counter()
-        run_batch(workflow, batch_jobs, out_dir=root / f"batch{round_no}", target=fleet)
-        batch = time.perf_counter() - start
         out = root / f"loop{round_no}"
+
+        def batch_run() -> float:
+            start = time.perf_counter()
+            run_batch(workflow, batch_jobs, out_dir=root / f"batch{round_no}", target=fleet)
+            return time.perf_counter() - start
 
         def job(pair: tuple[int, dict[str, Any]]) -> None:
             index, params = pair
@@ -90,10 +92,18 @@ def batch_vs_loop(url: str, jobs: int, root: Path, round_no: int) -> tuple[float
             if result.files:
                 result.save(out / f"job-{index:05d}", overwrite=True)
 
-        start = time.perf_counter()
-        with ThreadPoolExecutor(4) as pool:
-            list(pool.map(job, enumerate(loop_jobs)))
-        loop = time.perf_counter() - start
+        def loop_run() -> float:
+            start = time.perf_counter()
+            with ThreadPoolExecutor(4) as pool:
+                list(pool.map(job, enumerate(loop_jobs)))
+            return time.perf_counter() - start
+
+        if round_no % 2 == 0:  # alternate the order: no first/second bias
+            batch = batch_run()
+            loop = loop_run()
+        else:
+            loop = loop_run()
+            batch = batch_run()
     return batch, loop
 
 
@@ -102,6 +112,8 @@ def main() -> int:
     parser.add_argument("--prompts", type=int, default=600)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--jobs", type=int, default=200)
+    parser.add_argument("--journal-rounds", type=int, default=6)
+    parser.add_argument("--only", choices=["throughput", "journal"], default=None)
     parser.add_argument("--out", default=str(REPO / "bench" / "results-fleet.json"))
     args = parser.parse_args()
     servers = [ComfyServer(preview_method=None) for _ in range(3)]
@@ -116,14 +128,14 @@ def main() -> int:
     }
     try:
         urls = [s.url for s in servers]
-        for round_no in range(args.rounds):
+        for round_no in range(args.rounds if args.only != "journal" else 0):
             sizes = [1, 2, 3] if round_no % 2 == 0 else [3, 2, 1]
             for n in sizes:
                 rate = throughput(urls[:n], args.prompts)
                 report["throughput"][n].append(rate)
                 print(f"round {round_no} N={n}: {rate:.1f} prompts/s", flush=True)
         with tempfile.TemporaryDirectory() as tmp:
-            for round_no in range(args.rounds + 1):
+            for round_no in range(args.journal_rounds if args.only != "throughput" else 0):
                 batch, loop = batch_vs_loop(urls[0], args.jobs, Path(tmp), round_no)
                 report["journal"].append({"batch": batch, "loop": loop})
                 print(f"journal round {round_no}: batch {batch:.2f} s, loop {loop:.2f} s")
@@ -131,13 +143,22 @@ def main() -> int:
         for server in servers:
             server.stop()
     one = report["throughput"][1]
-    summary = {}
-    for n in (1, 2, 3):
+    summary: dict[Any, Any] = {}
+    for n in (1, 2, 3) if one else ():
         rates = report["throughput"][n]
         ratios = [r / (n * o) for r, o in zip(rates, one, strict=True)]
         summary[n] = {"median_rate": statistics.median(rates), "ratio": statistics.median(ratios)}
     overheads = [j["batch"] / j["loop"] - 1 for j in report["journal"]]
-    report["summary"] = {"throughput": summary, "journal_overhead": statistics.median(overheads)}
+    report["summary"] = {
+        "throughput": summary,
+        "journal_overhead": statistics.median(overheads) if overheads else None,
+        "journal_total_overhead": (
+            sum(j["batch"] for j in report["journal"]) / sum(j["loop"] for j in report["journal"])
+            - 1
+            if overheads
+            else None
+        ),
+    }
     Path(args.out).write_text(json.dumps(report, indent=2))
     print(json.dumps(report["summary"], indent=2))
     return 0

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from witness.backends.fleet import Fleet, FleetHandle, FleetOptions
-from witness.batch.runner import BatchEvent, BatchSummary, execute_batch
+from witness.batch.runner import BatchEvent, BatchSummary, run_batch
 from witness.core.results import ExecuteResult, OutputFile
 from witness.errors import ConfigError, InvalidArgumentError, WitnessError
 from witness.transport.deadline import Deadline
@@ -167,6 +167,8 @@ class _BlobDownloader:
 class _RayEngine:
     """The :class:`~witness.batch.runner.BatchEngine` over the actors."""
 
+    batch_engine = True
+
     def __init__(
         self, ray: Any, urls: Sequence[str], settings: Mapping[str, Any], concurrency: int
     ) -> None:
@@ -294,16 +296,9 @@ def run_batch_ray(
         raise InvalidArgumentError("ray", "call ray.init() (or ray.init(address=...)) first")
     engine = _RayEngine(ray, urls, settings, concurrency)
     try:
-        return execute_batch(
-            engine,
-            workflow,
-            jobs,
-            out_dir=out_dir,
-            concurrency=concurrency,
-            timeout=timeout,
-            on_event=on_event,
-            retry_lost=retry_lost,
-            validate=validate,
-        )
+        return run_batch(
+            workflow, jobs, out_dir=out_dir, target=engine, concurrency=concurrency,
+            timeout=timeout, on_event=on_event, retry_lost=retry_lost, validate=validate,
+        )  # fmt: skip
     finally:
         engine.close()

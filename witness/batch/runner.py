@@ -42,7 +42,7 @@ from witness.errors import InvalidArgumentError, PromptLostError, TransportError
 from witness.transport.deadline import Deadline
 from witness.transport.http import HttpClient
 
-__all__ = ["BatchEngine", "BatchEvent", "BatchHandle", "BatchSummary", "execute_batch", "run_batch"]
+__all__ = ["BatchEngine", "BatchEvent", "BatchHandle", "BatchSummary", "run_batch"]
 
 logger = logging.getLogger(__name__)
 
@@ -133,7 +133,8 @@ def run_batch(
             the same call again to resume.
         target: ``None`` (``COMFYUI_API_URL``), a URL, a list of URLs (a fleet), a
             ``Witness``, a :class:`~witness.backends.fleet.Fleet`, or a backend with an
-            ``http`` attribute (``NativeBackend``).
+            ``http`` attribute (``NativeBackend``); internally also a :class:`BatchEngine`
+            marked ``batch_engine = True`` (the Ray engine).
         concurrency: Jobs in flight at once.
         timeout: Seconds per job (default: the fleet's, 600).
         on_event: Called with a :class:`BatchEvent` per job event (from worker threads).
@@ -148,22 +149,37 @@ def run_batch(
         InvalidArgumentError: A bad argument or job file.
         WorkflowError: The workflow cannot be loaded.
     """
+    started = time.monotonic()
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise InvalidArgumentError("concurrency", f"must be a whole number >= 1: {concurrency!r}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    job_list = load_jobs(jobs)
+    api = load_workflow(workflow).workflow
     engine, owned = resolve_target(target)
     try:
-        return execute_batch(
-            engine,
-            workflow,
-            jobs,
-            out_dir=out_dir,
-            concurrency=concurrency,
-            timeout=timeout,
-            on_event=on_event,
-            retry_lost=retry_lost,
-            validate=validate,
-        )
+        with Journal(out / JOURNAL_NAME) as journal:
+            journal.bind(_hash(api), job_list, _hash(job_list))
+            journal.new_run()
+            runner = _Runner(
+                engine,
+                journal,
+                api,
+                out=out,
+                timeout=timeout,
+                on_event=on_event,
+                retry_lost=retry_lost,
+                validate=validate,
+            )
+            runner.run(concurrency)
+            records = journal.records()
+            write_manifest(out / MANIFEST_NAME, records)
     finally:
         for item in owned:
             item.close()
+    summary = _summarize(records, runner, out, time.monotonic() - started)
+    write_json_atomic(out / SUMMARY_NAME, asdict(summary))
+    return summary
 
 
 class BatchHandle(Protocol):
@@ -209,50 +225,9 @@ class BatchEngine(Protocol):
         ...
 
 
-def execute_batch(
-    engine: BatchEngine,
-    workflow: Any,
-    jobs: Iterable[Mapping[str, Any]] | str | Path,
-    *,
-    out_dir: str | Path,
-    concurrency: int = 4,
-    timeout: float | None = None,
-    on_event: Callable[[BatchEvent], None] | None = None,
-    retry_lost: int = 0,
-    validate: bool = True,
-) -> BatchSummary:
-    """:func:`run_batch` on a given engine (the journal, manifest and summary stay here)."""
-    started = time.monotonic()
-    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-        raise InvalidArgumentError("concurrency", f"must be a whole number >= 1: {concurrency!r}")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    job_list = load_jobs(jobs)
-    api = load_workflow(workflow).workflow
-    with Journal(out / JOURNAL_NAME) as journal:
-        journal.bind(_hash(api), job_list, _hash(job_list))
-        journal.new_run()
-        runner = _Runner(
-            engine,
-            journal,
-            api,
-            out=out,
-            timeout=timeout,
-            on_event=on_event,
-            retry_lost=retry_lost,
-            validate=validate,
-        )
-        runner.run(concurrency)
-        records = journal.records()
-        write_manifest(out / MANIFEST_NAME, records)
-    summary = _summarize(records, runner, out, time.monotonic() - started)
-    write_json_atomic(out / SUMMARY_NAME, asdict(summary))
-    return summary
-
-
-def resolve_target(target: Any) -> tuple[Fleet, list[Any]]:
-    """The fleet to run on, and what to close afterwards (made here)."""
-    if isinstance(target, Fleet):
+def resolve_target(target: Any) -> tuple[BatchEngine, list[Any]]:
+    """The engine to run on, and what to close afterwards (made here)."""
+    if isinstance(target, Fleet) or getattr(target, "batch_engine", False):
         return target, []
     if target is None:
         http = HttpClient(Settings.from_env())

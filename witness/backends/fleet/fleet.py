@@ -272,9 +272,9 @@ class Fleet:
         """Submit to the best capable server; returns its handle.
 
         Two forms: the backend form ``submit(prepared, deadline, options)`` (what the
-        pipeline calls), and the standalone form ``submit(workflow, params, timeout=...,
-        prompt_id=..., ...)`` with the keyword arguments of :meth:`execute` (the workflow is
-        loaded, params applied and validated first).
+        pipeline calls), and the standalone form ``submit(workflow, params,
+        FleetOptions(...), timeout=, validate=, allow_unknown=, randomize_seeds=)`` (the
+        workflow is loaded, params applied and validated first).
 
         Raises:
             NoCapableServerError: No server has what the prompt needs (nothing submitted),
@@ -284,10 +284,13 @@ class Fleet:
             TransportError: The submit may have reached the server but no answer came.
         """
         if not isinstance(prepared, PreparedWorkflow):
-            params = deadline if isinstance(deadline, Mapping) or deadline is None else None
-            if params is None and deadline is not None:
+            if deadline is not None and not isinstance(deadline, Mapping):
                 raise InvalidArgumentError("params", "must be a mapping of DSL param values")
-            return self._submit_workflow(prepared, params, options, **kwargs)
+            timeout = kwargs.pop("timeout", None)
+            limit = Deadline.after(self.default_timeout if timeout is None else timeout)
+            return self._submit_workflow(
+                prepared, deadline, _fleet_options(options), limit, **kwargs
+            )
         if not isinstance(deadline, Deadline):
             raise InvalidArgumentError("deadline", "the backend form takes a Deadline")
         if kwargs:
@@ -406,18 +409,15 @@ class Fleet:
             PromptLostError: It was running on a server that died (names server and id).
         """
         deadline = Deadline.after(self.default_timeout if timeout is None else timeout)
+        opts = FleetOptions(prompt_id, extra_data, prefer, retry_lost)
         handle = self._submit_workflow(
             workflow,
             params,
-            None,
-            deadline=deadline,
-            prompt_id=prompt_id,
+            opts,
+            deadline,
             validate=validate,
             allow_unknown=allow_unknown,
             randomize_seeds=randomize_seeds,
-            extra_data=extra_data,
-            prefer=prefer,
-            retry_lost=retry_lost,
         )
         try:
             result = handle.wait(deadline, WaitCallbacks(on_progress, on_preview))
@@ -436,20 +436,13 @@ class Fleet:
         self,
         workflow: Any,
         params: Mapping[str, Any] | None,
-        options: BackendOptions | None,
+        options: FleetOptions,
+        deadline: Deadline,
         *,
-        deadline: Deadline | None = None,
-        timeout: float | None = None,
-        prompt_id: str | None = None,
         validate: bool | None = None,
         allow_unknown: bool = False,
         randomize_seeds: bool = False,
-        extra_data: Mapping[str, Any] | None = None,
-        prefer: str | None = None,
-        retry_lost: int | None = None,
     ) -> FleetHandle:
-        if deadline is None:
-            deadline = Deadline.after(self.default_timeout if timeout is None else timeout)
         prepared = self.prepare(
             workflow,
             params,
@@ -458,14 +451,7 @@ class Fleet:
             allow_unknown=allow_unknown,
             randomize_seeds=randomize_seeds,
         )
-        base = _fleet_options(options)
-        opts = FleetOptions(
-            prompt_id=prompt_id or base.prompt_id,
-            extra_data=extra_data if extra_data is not None else base.extra_data,
-            prefer=prefer or base.prefer,
-            retry_lost=retry_lost if retry_lost is not None else base.retry_lost,
-        )
-        return self.submit(prepared, deadline, opts)
+        return self.submit(prepared, deadline, options)
 
     def prepare(
         self,
