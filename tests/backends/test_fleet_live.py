@@ -171,3 +171,47 @@ def test_stats_are_readable_while_prompts_run(trio: Fleet) -> None:
     assert sum(s.completed for s in stats.values()) == 9
     assert all(s.mean_latency is not None for s in stats.values() if s.done)
     assert max(seen) >= 1
+
+
+def test_retry_lost_reruns_a_running_prompt_elsewhere(fleet_servers: list[ComfyServer]) -> None:
+    a, b = fleet_servers[0], fleet_servers[1]
+    for server in (a, b):
+        ensure_running(server)
+    try:
+        with Fleet([a.url, b.url], timeout=120, retry_lost=1) as fleet:
+            handle = fleet.submit(
+                _prepared(sleep_prompt(3.0, color=7)),
+                Deadline.after(120),
+                FleetOptions(prefer=a.url),
+            )
+            _wait_started(fleet, a.url, handle.prompt_id)
+            a.kill()
+            assert handle.wait().status == "completed"
+            assert handle.servers == [a.url, b.url]
+            assert handle.prompt_id in history_ids(b.url)
+            assert fleet.stats()[a.url].lost == 1
+    finally:
+        ensure_running(a)
+
+
+def test_a_restarted_server_is_routed_by_its_new_nodes(
+    trio: Fleet, fleet_servers: list[ComfyServer]
+) -> None:
+    c = fleet_servers[2]
+    stock_args = list(c.extra_args)
+    try:
+        c.extra_args = []  # now with the test nodes
+        c.restart()
+        member = trio.member(c.url)
+        end = time.monotonic() + 30
+        while "TestSleep" not in member.catalog(Deadline.after(10)):  # type: ignore[operator]
+            assert time.monotonic() < end, "the new /object_info was never read"
+            time.sleep(0.1)
+        handle = trio.submit(
+            _prepared(sleep_prompt(0.0, color=9)), Deadline.after(60), FleetOptions(prefer=c.url)
+        )
+        assert handle.server == c.url
+        assert handle.wait().ok
+    finally:
+        c.extra_args = stock_args
+        c.restart()

@@ -12,12 +12,19 @@ queues and histories for the prompt id before submitting it again, with the same
 workflow's and the job list's hashes are stored; a resume with other ones is refused.
 
 The file uses WAL journaling with ``synchronous=FULL``: a committed transition survives a
-kill of the process and a power loss.
+kill of the process and a power loss. One writer thread commits transitions in groups (one
+fsync for all transitions queued meanwhile). Only ``submitting`` is waited for (the id must
+be on disk before the submit is sent); ``submitted`` and ``done`` are queued without waiting,
+which is safe: a lost ``submitted`` leaves ``submitting`` (reconciled by prompt id), a lost
+``done`` leaves ``submitted`` (re-attached: the server's history has the result). Reading
+(:meth:`Journal.records`) and closing flush the queue first.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import queue
 import sqlite3
 import threading
 import time
@@ -96,9 +103,18 @@ class Journal:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        self._queue: queue.SimpleQueue[_Write | None] = queue.SimpleQueue()
+        self._failure: BaseException | None = None
+        self._writer = threading.Thread(target=self._write_loop, name="journal", daemon=True)
+        self._writer.start()
 
     def close(self) -> None:
-        """Close the file (checkpointing the WAL)."""
+        """Flush, stop the writer and close the file (checkpointing the WAL)."""
+        if not self._writer.is_alive():
+            return
+        self.flush()
+        self._queue.put(None)
+        self._writer.join()
         with self._lock:
             self._db.close()
 
@@ -167,6 +183,7 @@ class Journal:
         self._write(
             "UPDATE jobs SET state='submitted', server=?, updated=? WHERE idx=?",
             (server, time.time(), index),
+            wait=False,
         )
 
     def done(
@@ -184,12 +201,14 @@ class Journal:
             "UPDATE jobs SET state='done', status=?, server=COALESCE(?, server), files=?, "
             "error=?, duration=?, updated=? WHERE idx=?",
             (status, server, _dump(list(files)), error, duration, time.time(), index),
+            wait=False,
         )
 
     # -- reading ---------------------------------------------------------------------------
 
     def records(self) -> list[JobRecord]:
-        """Every job, in order."""
+        """Every job, in order (after a flush)."""
+        self.flush()
         with self._lock:
             rows = self._db.execute(
                 "SELECT idx, params, state, prompt_id, server, status, files, error, duration, "
@@ -211,9 +230,55 @@ class Journal:
             for row in rows
         ]
 
-    def _write(self, sql: str, args: tuple[Any, ...]) -> None:
-        with self._lock:
-            self._db.execute(sql, args)  # autocommit: one synced transaction
+    def flush(self) -> None:
+        """Wait until every queued transition is committed."""
+        self._write("SELECT 1", (), wait=True)
+
+    def _write(self, sql: str, args: tuple[Any, ...], *, wait: bool = True) -> None:
+        if self._failure is not None:
+            raise self._failure
+        item = _Write(sql, args, threading.Event() if wait else None)
+        self._queue.put(item)
+        if item.committed is not None:
+            item.committed.wait()
+            if self._failure is not None:
+                raise self._failure
+
+    def _write_loop(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            group = [first]
+            while True:  # everything queued meanwhile goes into the same transaction
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._queue.put(None)
+                    break
+                group.append(item)
+            try:
+                with self._lock:
+                    self._db.execute("BEGIN IMMEDIATE")
+                    for write in group:
+                        self._db.execute(write.sql, write.args)
+                    self._db.execute("COMMIT")  # one fsync for the group
+            except BaseException as exc:  # surfaced to the next caller
+                self._failure = exc
+                with contextlib.suppress(sqlite3.Error), self._lock:
+                    self._db.execute("ROLLBACK")
+            for write in group:
+                if write.committed is not None:
+                    write.committed.set()
+
+
+@dataclass
+class _Write:
+    sql: str
+    args: tuple[Any, ...]
+    committed: threading.Event | None
 
 
 def _dump(value: Any) -> str:
