@@ -41,6 +41,8 @@ catches them all. The tree::
     ├── WaitTimeoutError             a wait's deadline passed
     │   └── WitnessTimeoutError      a call's one Deadline passed (names the stage)
     ├── PromptLostError              the prompt is in neither queue nor history (server restarted)
+    ├── NoCapableServerError         no server of a fleet has what a prompt needs (or all are down)
+    ├── BatchMismatchError           a batch resumed with another workflow or job list
     └── RunningHubError              the RunningHub cloud API answered with an error code
         └── RunningHubTransportError (also a TransportError) no answer from RunningHub
 
@@ -58,6 +60,7 @@ from typing import Any
 __all__ = [
     "ApiError",
     "BadRequestError",
+    "BatchMismatchError",
     "ConfigError",
     "ConflictError",
     "DSLError",
@@ -67,6 +70,7 @@ __all__ = [
     "ForbiddenError",
     "InvalidArgumentError",
     "MissingParamError",
+    "NoCapableServerError",
     "NodeError",
     "NotFoundError",
     "ParamError",
@@ -114,6 +118,17 @@ class WitnessError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickle-safe (Ray, multiprocessing): rebuilt from its fields, not its __init__ args.
+        return (_rebuild_error, (type(self), self.args, self.__dict__))
+
+
+def _rebuild_error(cls: type[WitnessError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
 
 
 class ConfigError(WitnessError, ValueError):
@@ -798,11 +813,40 @@ class PromptLostError(WitnessError):
 
     Attributes:
         prompt_id: The lost prompt.
+        server: The server it was on, when known (a fleet names it).
     """
 
-    def __init__(self, message: str, *, prompt_id: str) -> None:
+    def __init__(self, message: str, *, prompt_id: str, server: str | None = None) -> None:
         super().__init__(message)
         self.prompt_id = prompt_id
+        self.server = server
+
+
+class NoCapableServerError(WitnessError):
+    """No server of a fleet can run a prompt; raised before anything is submitted.
+
+    Attributes:
+        lacks: Server URL → what it lacks (``"node class X"``, ``"model ckpt_name='m'"``,
+            ``"down"``, ``"at its concurrency cap"``...).
+    """
+
+    def __init__(self, message: str, *, lacks: Mapping[str, tuple[str, ...]]) -> None:
+        super().__init__(message)
+        self.lacks = dict(lacks)
+
+
+class BatchMismatchError(WitnessError):
+    """A batch was resumed with another workflow or job list than its journal recorded.
+
+    Attributes:
+        journal_path: The journal.
+        what: ``"workflow"`` or ``"jobs"``.
+    """
+
+    def __init__(self, message: str, *, journal_path: str, what: str) -> None:
+        super().__init__(message)
+        self.journal_path = journal_path
+        self.what = what
 
 
 class RunningHubError(WitnessError):
