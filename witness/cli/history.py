@@ -31,6 +31,8 @@ def register(sub: Subparsers, parent: argparse.ArgumentParser) -> None:
 
 
 def _status(entry: HistoryEntry) -> str:
+    if entry.interrupted:
+        return "interrupted"
     return entry.status.status_str or ("success" if entry.status.completed else "unknown")
 
 

@@ -8,6 +8,7 @@ when a node starts and at most once a second while it runs.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Mapping
@@ -18,7 +19,8 @@ from witness.core.tracking import ProgressUpdate
 __all__ = ["BatchProgress", "RunProgress", "have_tqdm"]
 
 PLAIN_EVERY = 1.0  # seconds between plain progress lines of one node
-_OVERALL_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {postfix} [{elapsed}<{remaining}]"
+REDRAW_EVERY = 0.1  # seconds between redraws of the bars
+_OVERALL_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]"
 _NODE_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| step {n_fmt}/{total_fmt} [{elapsed}<{remaining}]"
 
 
@@ -36,6 +38,19 @@ def _use_bars(stream: TextIO, bars: bool | None) -> bool:
         return bars and have_tqdm()
     isatty = getattr(stream, "isatty", None)
     return bool(isatty and isatty()) and have_tqdm()
+
+
+def make_bar(stream: TextIO, **kwargs: Any) -> Any:
+    """A tqdm bar on ``stream`` (80x24 when the terminal reports no size)."""
+    from tqdm import tqdm  # noqa: PLC0415 - optional
+
+    try:
+        columns = os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, OSError, ValueError):
+        columns = 0
+    # A terminal that reports no size (0x0) would get no bars at all from tqdm.
+    size: dict[str, Any] = {"dynamic_ncols": True} if columns else {"ncols": 80, "nrows": 24}
+    return tqdm(file=stream, mininterval=REDRAW_EVERY, **size, **kwargs)
 
 
 def _number(value: float) -> float | int:
@@ -94,30 +109,36 @@ class RunProgress:
             else:
                 self._line(update)
 
-    def _draw(self, update: ProgressUpdate) -> None:
-        from tqdm import tqdm  # noqa: PLC0415 - optional
+    def _bar(self, **kwargs: Any) -> Any:
+        return make_bar(self._stream, leave=False, **kwargs)
 
+    def _draw(self, update: ProgressUpdate) -> None:
         total = max(update.nodes_total, 1)
         if self._overall is None:
-            self._overall = tqdm(
-                total=total, desc="overall", file=self._stream, bar_format=_OVERALL_FORMAT,
-                position=0, leave=True, dynamic_ncols=True, mininterval=0.1,
+            self._overall = self._bar(total=total, bar_format=_OVERALL_FORMAT, position=0)
+        now = time.monotonic()
+        running = update.node_id is not None and update.max > 0 and update.overall < 1.0
+        new_node = running and (update.node_id != self._node_id or self._node is None)
+        if not (new_node or update.overall >= 1.0 or now - self._last_line >= REDRAW_EVERY):
+            return
+        self._last_line = now
+        if new_node:
+            if self._node is not None:
+                self._node.close()
+            self._node_id = update.node_id
+            self._node = self._bar(
+                total=_number(update.max), bar_format=_NODE_FORMAT, position=1,
+                desc=node_label(self._prompt, update.node_id),
             )  # fmt: skip
-        self._overall.total = total
-        self._overall.n = round(min(update.overall, 1.0) * total, 2)
-        self._overall.set_postfix_str(f"nodes {update.nodes_done}/{update.nodes_total}", False)
-        if update.node_id is not None and update.max > 0 and update.overall < 1.0:
-            if update.node_id != self._node_id or self._node is None:
-                if self._node is not None:
-                    self._node.close()
-                self._node_id = update.node_id
-                self._node = tqdm(
-                    total=_number(update.max), desc=node_label(self._prompt, update.node_id),
-                    file=self._stream, bar_format=_NODE_FORMAT, position=1, leave=False,
-                    dynamic_ncols=True, mininterval=0.1,
-                )  # fmt: skip
+        if running and self._node is not None:
+            self._node.total = _number(update.max)
             self._node.n = _number(min(update.value, update.max))
             self._node.refresh()
+        self._overall.total = total
+        self._overall.n = round(min(update.overall, 1.0) * total, 2)
+        self._overall.set_description_str(
+            f"overall (nodes {update.nodes_done}/{update.nodes_total})", refresh=False
+        )
         self._overall.refresh()
 
     def _line(self, update: ProgressUpdate) -> None:
@@ -174,9 +195,7 @@ class BatchProgress:
             from tqdm import tqdm  # noqa: PLC0415 - optional
 
             if self._bar is None:
-                self._bar = tqdm(
-                    total=total, desc="batch", file=self._stream, unit="job", dynamic_ncols=True
-                )
+                self._bar = tqdm(total=total, desc="batch", file=self._stream, unit="job", ncols=80)
             self._bar.total = total
             self._bar.n = done
             self._bar.set_postfix_str(f"failed {self.failed}", False)
