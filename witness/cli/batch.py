@@ -27,7 +27,8 @@ header row of param names; numbers and true/false are typed). The journal in
 DIR makes the batch resumable: run the same command again to finish it.
 
   witness batch examples/invert.json jobs.csv --out out/ --concurrency 4
-  witness batch flow.json jobs.jsonl --out out/ --servers http://a:8188 http://b:8188
+  witness batch flow.json jobs.jsonl --out out/ \\
+      --servers http://a:8188 http://b:8188
 
 Exit status: 0 when every job completed, 1 when any failed or was lost.
 """

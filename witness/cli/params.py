@@ -4,7 +4,8 @@ A value given on the command line is text; it is turned into what the param's in
 
 * the input's declared type in ``/object_info`` (``INT`` → int, ``FLOAT`` → float,
   ``BOOLEAN`` → bool, ``STRING`` and choice lists → str), else the type of the node's own
-  value (the param's default), else it stays text (the server converts it);
+  value (the param's default; an int default takes any number, as JSON writes ``1.0`` as
+  ``1``), else it stays text (the server converts it);
 * ``@FILE``: for a media param, the local file is uploaded (a :class:`~pathlib.Path` is
   passed to the library); for any other param the file's text is read (one trailing newline
   dropped) and typed as above; ``@-`` reads standard input; ``@@text`` is the literal
@@ -88,7 +89,7 @@ def _default_type(default: Any) -> str | None:
     if isinstance(default, bool):
         return "bool"
     if isinstance(default, int):
-        return "int"
+        return "number"  # a guess: JSON writes 1.0 as 1 (denoise), so a float is taken too
     if isinstance(default, float):
         return "float"
     if isinstance(default, str):
@@ -97,7 +98,8 @@ def _default_type(default: Any) -> str | None:
 
 
 def coerce(name: str, text: str, kind: str | None) -> Any:
-    """``text`` as a ``kind`` value (``None``: stays text).
+    """``text`` as a ``kind`` value: ``"int"``, ``"float"``, ``"bool"``, ``"number"`` (int
+    when it reads as one, else float), ``"str"`` or ``None`` (both: stays text).
 
     Raises:
         UsageError: The text is not a value of that type (the param is named).
@@ -112,6 +114,8 @@ def coerce(name: str, text: str, kind: str | None) -> Any:
             return False
         raise UsageError(f"parameter {name!r} is a boolean: use true or false, got {text!r}")
     try:
+        if kind == "number":
+            return int(word) if word.lstrip("+-").isdigit() else float(word)
         return int(word) if kind == "int" else float(word)
     except ValueError:
         what = "an integer" if kind == "int" else "a number"
