@@ -1,4 +1,4 @@
-"""Tests of ``witness convert`` (witness/cli/convert.py), in-process and as ``python -m witness``."""
+"""Tests of ``witness convert`` (witness/cli/convert.py), in-process and via ``python -m``."""
 
 from __future__ import annotations
 

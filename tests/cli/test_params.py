@@ -105,7 +105,7 @@ def test_bad_values_name_the_param(item: str, message: str) -> None:
     with pytest.raises(UsageError, match=message) as info:
         typed(item)
     assert info.value.code == 2
-    assert repr(item.split("=")[0]) in str(info.value)
+    assert repr(item.split("=", maxsplit=1)[0]) in str(info.value)
 
 
 @pytest.mark.parametrize("item", ["width", "=3", " =3"])
