@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -176,6 +178,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     out = Output(json_mode=args.json, quiet=args.quiet, secrets=known_secrets(args))
     ctx = Context(args, out)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    sigint = signal.getsignal(signal.SIGINT) if in_main_thread else None
     try:
         with _logging(args.verbose, out.secrets), _deadline(args):
             code: int = args.handler(ctx, args)
@@ -193,3 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         with contextlib.suppress(Exception, KeyboardInterrupt):
             ctx.close()
+        if argv is not None and in_main_thread:
+            # Called in-process: give back the caller's Ctrl-C (a cancel ignores it). As the
+            # program itself, keep ignoring it while the interpreter exits.
+            signal.signal(signal.SIGINT, sigint)

@@ -97,21 +97,22 @@ def held_interrupt(out: Output) -> Iterator[_Pending]:
 
 
 def cancel_prompt(ctx: Context, kit: Witness, prompt_id: str) -> int:
-    """Cancel ``prompt_id`` on the server, exactly once, ignoring further Ctrl-C meanwhile;
-    report it on stderr (and as a record); returns 130."""
-    in_main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if in_main else None
+    """Cancel ``prompt_id`` on the server, exactly once, and report it on stderr (and as a
+    record); returns 130.
+
+    From here on Ctrl-C is ignored (the command is ending): a second Ctrl-C can neither
+    send a second cancel nor cut this one short. :func:`witness.cli.app.main` restores the
+    handler when it was called in-process.
+    """
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    outcome: str = "unknown"
     try:
-        outcome: str = "unknown"
-        try:
-            outcome = kit.cancel(prompt_id).outcome.value
-        except WitnessError as exc:
-            ctx.out.error(f"could not cancel prompt {prompt_id}: {exc}")
-        ctx.out.warn(f"interrupted: prompt {prompt_id} cancelled on the server ({outcome})")
-        ctx.out.record({"prompt_id": prompt_id, "status": "cancelled", "cancel": outcome})
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
+        outcome = kit.cancel(prompt_id).outcome.value
+    except WitnessError as exc:
+        ctx.out.error(f"could not cancel prompt {prompt_id}: {exc}")
+    ctx.out.warn(f"interrupted: prompt {prompt_id} cancelled on the server ({outcome})")
+    ctx.out.record({"prompt_id": prompt_id, "status": "cancelled", "cancel": outcome})
     return EXIT_INTERRUPTED
 
 
