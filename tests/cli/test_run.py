@@ -40,7 +40,7 @@ QUEUED = re.compile(r"queued prompt ([0-9a-f-]{36})")
 
 def sleep_seconds(base: float) -> str:
     """A sleep length no earlier run used (so the server does not answer from its cache)."""
-    return f"{base + random.random() / 10:.4f}"  # noqa: S311 - not crypto
+    return f"{base + random.random() / 10:.4f}"
 
 
 @pytest.fixture
@@ -49,7 +49,7 @@ def prefix_workflow(tmp_path: Path) -> Path:
 
 
 def test_run_json_saves_typed_outputs(witness_cli: WitnessCli, prefix_workflow: Path) -> None:
-    tag = f"cli_json_{random.randrange(10**6)}"  # noqa: S311
+    tag = f"cli_json_{random.randrange(10**6)}"
     run = witness_cli("--json", "run", "prefix.json", "-p", "width=16", "-p", "height=8",
                       "-p", f"prefix={tag}", "--out", "out")  # fmt: skip
     assert run.returncode == 0, run.stderr
@@ -71,7 +71,8 @@ def test_run_human_output_prints_saved_paths(
     run = witness_cli("run", "prefix.json", "-p", "color=255", "--out", "out", "--executor", "http")
     assert run.returncode == 0, run.stderr
     (line,) = run.stdout.splitlines()
-    assert line.startswith("out/") and line.endswith(".png")
+    assert line.startswith("out/")
+    assert line.endswith(".png")
     assert (prefix_workflow.parent / line).is_file()
     assert "completed in" in run.stderr
     without_out = witness_cli("run", "prefix.json", "-p", "color=255", "-q")
@@ -91,7 +92,7 @@ def test_at_file_params_upload_an_image_and_read_text(
     assert png_size((tmp_path / item["path"]).read_bytes()) == (5, 3)
 
     write_json(tmp_path / "prefix.json", PREFIX_WORKFLOW)
-    tag = f"from_file_{random.randrange(10**6)}"  # noqa: S311
+    tag = f"from_file_{random.randrange(10**6)}"
     (tmp_path / "prefix.txt").write_text(tag + "\n", "utf-8")
     run = witness_cli("--json", "run", "prefix.json", "-p", "prefix=@prefix.txt")
     assert run.returncode == 0, run.stderr
@@ -247,9 +248,7 @@ def test_ctrl_c_cancels_the_prompt_on_the_server(
     assert kit.queue.get().status_of(prompt_id) is None
     deadline = time.monotonic() + 30
     entry = kit.history.get(prompt_id)
-    while (entry is None or not entry.status.completed and not entry.interrupted) and (
-        time.monotonic() < deadline
-    ):
+    while entry is None and time.monotonic() < deadline:
         time.sleep(0.2)
         entry = kit.history.get(prompt_id)
     assert entry is not None
