@@ -54,7 +54,9 @@ def _wait(ctx: Context, args: argparse.Namespace) -> int:
         # Stop waiting only: the prompt is someone's; `witness cancel ID` cancels it.
         ctx.out.warn(f"stopped waiting for prompt {args.prompt_id} (it keeps running)")
         raise
-    return report_result(ctx, result, args.out, overwrite=args.overwrite)
+    return report_result(
+        ctx, result, args.out, overwrite=args.overwrite, cancelled_on_timeout=False
+    )
 
 
 def _cancel(ctx: Context, args: argparse.Namespace) -> int:

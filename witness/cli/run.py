@@ -151,7 +151,12 @@ def _file_record(item: Any, path: Path | None) -> dict[str, Any]:
 
 
 def report_result(
-    ctx: Context, result: ExecuteResult, out_dir: str | None, *, overwrite: bool = False
+    ctx: Context,
+    result: ExecuteResult,
+    out_dir: str | None,
+    *,
+    overwrite: bool = False,
+    cancelled_on_timeout: bool = True,
 ) -> int:
     """Save (with ``--out``) and print a result; returns its exit status."""
     paths: list[Path] = []
@@ -186,6 +191,6 @@ def report_result(
         return EXIT_OK
     detail = result.error.summary() if result.error else (result.msg or "no details")
     if result.status == "timeout":
-        detail += " (cancelled on the server)"
+        detail += " (cancelled on the server)" if cancelled_on_timeout else " (still queued)"
     ctx.out.error(f"prompt {result.prompt_id} {result.status}{took}: {detail}")
     return EXIT_TIMEOUT if result.status == "timeout" else EXIT_FAILED
