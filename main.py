@@ -5,8 +5,8 @@
     python main.py                      # COMFYUI_API_URL, else http://127.0.0.1:8188
 
 What it shows: system stats and the queue; a workflow's DSL signature and a run with params;
-uploading an image and processing it; live websocket progress; text-to-image with the tiny
-local SD1.5 checkpoint and live sampler progress and previews; the history of the runs.
+uploading an image and processing the uploaded file; live websocket progress; text-to-image with
+the tiny local SD1.5 checkpoint and live sampler progress and previews; the history of the runs.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from witness import (
     ExecuteResult,
     Preview,
     ProgressUpdate,
+    ServerFile,
     ServerUnavailableError,
     Settings,
     Witness,
@@ -127,8 +128,9 @@ def demo(kit: Witness, out_dir: Path, *, txt2img: bool) -> None:
     banner("Upload an image and process it")
     image_bytes = saved[0].read_bytes()
     stored = kit.files.upload_image(image_bytes, filename="witness-demo.png")
-    print(f"   uploaded as {stored.name!r} (the server's name)")
-    result = kit.execute(EXAMPLES / "upload_invert.json", {"image": saved[0]})
+    server_name = f"{stored.subfolder}/{stored.name}" if stored.subfolder else stored.name
+    print(f"   uploaded as {server_name!r} (the server's name); processing that file")
+    result = kit.execute(EXAMPLES / "upload_invert.json", {"image": ServerFile(server_name)})
     show_result(result.raise_for_status())
     print(f"   saved: {', '.join(str(p) for p in result.save(out_dir))}")
 

@@ -131,14 +131,32 @@ def _say(message: str) -> None:
     print(f"[comfyui_server] {message}", file=sys.stderr, flush=True)
 
 
+PROGRESS_INTERVAL = 20.0  # seconds between "still running" lines of a long install step
+
+
 def _run(cmd: Sequence[str], what: str, log: Path) -> None:
-    """Run an install step, appending its output to ``log``; raise with the tail on failure."""
+    """Run an install step, appending its output to ``log``; raise with the tail on failure.
+
+    A step that takes long reports every :data:`PROGRESS_INTERVAL` seconds with the last line
+    of its log, so a first install shows that it is moving.
+    """
     _say(f"{what} ...")
     started = time.monotonic()
     with log.open("ab") as out:
         out.write(f"\n$ {' '.join(cmd)}\n".encode())
         out.flush()
-        code = subprocess.call(list(cmd), stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(list(cmd), stdout=out, stderr=subprocess.STDOUT)
+        while True:
+            try:
+                code = process.wait(timeout=PROGRESS_INTERVAL)
+                break
+            except subprocess.TimeoutExpired:
+                last = _tail(log, 1).strip()[:120]
+                _say(f"  ... {what}: {time.monotonic() - started:.0f} s ({last})")
+            except BaseException:
+                process.kill()
+                process.wait()
+                raise
     if code != 0:
         raise InstallError(f"{what} failed (exit {code}). Last lines of {log}:\n{_tail(log, 40)}")
     _say(f"{what}: done in {time.monotonic() - started:.0f} s")
@@ -158,9 +176,14 @@ def _tail(path: Path, lines: int) -> str:
 
 @contextlib.contextmanager
 def _install_lock() -> Iterator[None]:
+    """Hold the install's file lock; concurrent installers wait here (and say so)."""
     home().mkdir(parents=True, exist_ok=True)
     with (home() / ".install.lock").open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            _say(f"another process is installing ComfyUI into {home()}; waiting for it ...")
+            fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
         finally:
@@ -187,6 +210,7 @@ def _install_comfyui(*, force: bool = False) -> None:
         root = home()
         log = root / "install.log"
         log.write_bytes(b"")
+        _say(f"installing ComfyUI 0.3.75 (CPU) into {root}; full log: {log}")
         _marker().unlink(missing_ok=True)
         if force and (root / "venv").exists():
             shutil.rmtree(root / "venv")
@@ -363,6 +387,13 @@ def ensure_tiny_checkpoint(*, force: bool = False, timeout: float = 600.0) -> Pa
     return path
 
 
+def tiny_checkpoint_is_current() -> bool:
+    """Whether the tiny checkpoint exists and is of the current recipe and seed (no torch)."""
+    return bool(
+        _checkpoint_tool().checkpoint_is_current(tiny_checkpoint_path(), TINY_CHECKPOINT_SEED)
+    )
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """Ask the OS for a free TCP port on ``host``."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -497,6 +528,8 @@ class ComfyServer:
         """
         if self.process is not None:
             raise ServerScriptError("already started")
+        if self.port is not None and port_in_use(self.port, self.host):
+            raise PortInUseError(f"port {self.port} on {self.host} is already in use")
         if not is_installed():
             if not self.auto_install:
                 raise ServerStartError(

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import re
 import socket
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -21,6 +26,7 @@ def run_demo(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.integration
 def test_demo_runs_end_to_end(comfy_url: str, tmp_path: Path) -> None:
     done = run_demo("--url", comfy_url, "--out", str(tmp_path))
     assert done.returncode == 0, done.stdout + done.stderr
@@ -41,6 +47,19 @@ def test_demo_runs_end_to_end(comfy_url: str, tmp_path: Path) -> None:
     assert any(name.startswith("witness_invert_") for name in saved)
     assert any(name.startswith("witness_upload_invert_") for name in saved)
     assert any(name.startswith("witness_txt2img_") for name in saved)
+    # the upload step processes the very file it uploaded (not a second upload)
+    uploaded = re.search(r"uploaded as '([^']+)'", out)
+    assert uploaded is not None, out
+    assert uploaded.group(1).startswith("witness-demo")
+    with urllib.request.urlopen(f"{comfy_url}/history?max_items=20", timeout=30) as answer:
+        history = json.load(answer)
+    images = [
+        node["inputs"]["image"]
+        for entry in history.values()
+        for node in entry["prompt"][2].values()
+        if node["class_type"] == "LoadImage"
+    ]
+    assert uploaded.group(1) in images
 
 
 def test_demo_without_a_server_says_how_to_start_one(tmp_path: Path) -> None:

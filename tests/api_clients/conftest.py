@@ -123,7 +123,7 @@ def cleanup_history(http: HttpClient, comfy_server: ComfyServer | None) -> Itera
 
 
 @pytest.fixture(scope="session")
-def special_server() -> Iterator[ComfyServer]:
+def special_server(comfy_install: Path) -> Iterator[ComfyServer]:
     """A second server (~10 s, started once): ``--multi-user``, a 1 MiB upload limit, and a
     ``loras`` folder holding ``tiny.safetensors`` (with metadata) and its ``tiny.png``
     preview."""

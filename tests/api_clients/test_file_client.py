@@ -54,6 +54,7 @@ def uploaded(comfy_server: ComfyServer | None) -> Iterator[list[UploadedFile]]:
                 (roots[item.type] / item.subfolder).rmdir()
 
 
+@pytest.mark.integration
 def test_upload_bytes_path_and_file_object(
     files: FileClient, uploaded: list[UploadedFile], tmp_path: Path, unique: str
 ) -> None:
@@ -81,6 +82,7 @@ def test_upload_bytes_path_and_file_object(
     assert files.download(f"w_{unique}_c.png [temp]") == source.read_bytes()
 
 
+@pytest.mark.integration
 def test_the_stored_name_can_differ_from_the_one_sent(
     files: FileClient, uploaded: list[UploadedFile], unique: str
 ) -> None:
@@ -98,6 +100,7 @@ def test_the_stored_name_can_differ_from_the_one_sent(
     assert files.download(replaced.ref) == png(2, 2, (7, 7, 7, 255))
 
 
+@pytest.mark.integration
 def test_odd_file_names_arrive_intact(
     files: FileClient, uploaded: list[UploadedFile], unique: str
 ) -> None:
@@ -112,6 +115,7 @@ def test_odd_file_names_arrive_intact(
         assert files.download(stored.ref) == png(1, 1)
 
 
+@pytest.mark.integration
 def test_large_uploads_and_downloads_use_constant_memory(
     files: FileClient, uploaded: list[UploadedFile], tmp_path: Path, unique: str
 ) -> None:
@@ -133,6 +137,7 @@ def test_large_uploads_and_downloads_use_constant_memory(
     assert target.read_bytes() == source.read_bytes()
 
 
+@pytest.mark.integration
 def test_download_to_a_path_a_file_object_and_in_chunks(
     files: FileClient, uploaded: list[UploadedFile], tmp_path: Path, unique: str
 ) -> None:
@@ -150,6 +155,7 @@ def test_download_to_a_path_a_file_object_and_in_chunks(
     assert not files.exists(FileRef(f"missing_{unique}.png", "", "input"))
 
 
+@pytest.mark.integration
 def test_preview_and_channel_reencode(
     files: FileClient, uploaded: list[UploadedFile], unique: str
 ) -> None:
@@ -167,6 +173,7 @@ def test_preview_and_channel_reencode(
     assert alpha[25] == 6  # RGBA holding only the alpha
 
 
+@pytest.mark.integration
 def test_missing_and_forbidden_files(files: FileClient) -> None:
     with pytest.raises(NotFoundError):
         files.download(FileRef("witness_no_such_file.png", "", "output"))
@@ -188,6 +195,7 @@ def test_missing_and_forbidden_files(files: FileClient) -> None:
         ({"file": "x.png", "channel": "rgbx"}, "channel"),
     ],
 )
+@pytest.mark.integration
 def test_malformed_download_arguments(
     files: FileClient, kwargs: dict[str, object], argument: str
 ) -> None:
@@ -206,6 +214,7 @@ def test_malformed_download_arguments(
         ({"source": 42, "filename": "a.png"}, "source"),
     ],
 )
+@pytest.mark.integration
 def test_malformed_upload_arguments(
     files: FileClient, kwargs: dict[str, object], argument: str
 ) -> None:
@@ -214,11 +223,13 @@ def test_malformed_upload_arguments(
     assert info.value.argument == argument
 
 
+@pytest.mark.integration
 def test_upload_outside_the_folder_is_refused_by_the_server(files: FileClient) -> None:
     with pytest.raises(BadRequestError):
         files.upload_image(b"abc", filename="a.png", subfolder="../../witness_escape")
 
 
+@pytest.mark.integration
 def test_mask_is_applied_to_the_original(
     files: FileClient, uploaded: list[UploadedFile], unique: str
 ) -> None:
@@ -234,6 +245,7 @@ def test_mask_is_applied_to_the_original(
     assert content != png(4, 4, (0, 0, 0, 0))
 
 
+@pytest.mark.integration
 def test_mask_on_a_missing_original_raises_instead_of_a_silent_200(
     files: FileClient, uploaded: list[UploadedFile], unique: str
 ) -> None:
@@ -247,6 +259,7 @@ def test_mask_on_a_missing_original_raises_instead_of_a_silent_200(
         files.upload_mask(png(), missing, filename=older.name, overwrite=True)
 
 
+@pytest.mark.integration
 def test_mask_arguments_are_checked(files: FileClient) -> None:
     with pytest.raises(InvalidArgumentError):
         files.upload_mask(png(), {"filename": ""}, filename="m.png")
@@ -256,6 +269,7 @@ def test_mask_arguments_are_checked(files: FileClient) -> None:
         files.upload_mask(png(), {"filename": "x.png", "type": "models"}, filename="m.png")
 
 
+@pytest.mark.integration
 def test_view_url_is_encoded(files: FileClient, http: HttpClient) -> None:
     url = files.view_url(FileRef("a b&c.png", "x/y", "temp"), preview="webp", quality=80)
     assert url == (
@@ -272,6 +286,7 @@ def test_view_url_adds_query_params_only_when_asked() -> None:
     )
 
 
+@pytest.mark.integration
 def test_max_upload_size_is_read_once(files: FileClient) -> None:
     assert files.max_upload_size() == 100 * 2**20
     assert files.max_upload_size() == 100 * 2**20

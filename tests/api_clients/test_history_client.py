@@ -26,10 +26,12 @@ def _run(http: HttpClient, ids: list[str], prompt: dict[str, object] | None = No
     return wait_for_history(http, queued.prompt_id)
 
 
+@pytest.mark.integration
 def test_unknown_prompt_has_no_entry(history: HistoryClient) -> None:
     assert history.get(str(uuid.uuid4())) is None
 
 
+@pytest.mark.integration
 def test_entry_of_a_finished_prompt_is_typed(
     http: HttpClient, history: HistoryClient, cleanup_history: list[str], unique: str
 ) -> None:
@@ -51,6 +53,7 @@ def test_entry_of_a_finished_prompt_is_typed(
     assert file.ref.annotated == f"{file.ref.filename} [output]"
 
 
+@pytest.mark.integration
 def test_runtime_error_is_in_the_entry(http: HttpClient, cleanup_history: list[str]) -> None:
     entry = _run(http, cleanup_history, image_prompt(prefix="../outside"))
     assert not entry.succeeded
@@ -60,6 +63,7 @@ def test_runtime_error_is_in_the_entry(http: HttpClient, cleanup_history: list[s
     assert entry.outputs == {}
 
 
+@pytest.mark.integration
 def test_get_all_pages_and_delete(
     http: HttpClient, history: HistoryClient, cleanup_history: list[str]
 ) -> None:
@@ -81,6 +85,7 @@ def test_get_all_pages_and_delete(
     assert history.get(second.prompt_id) is None
 
 
+@pytest.mark.integration
 def test_clear_all_empties_the_history(
     http: HttpClient, history: HistoryClient, cleanup_history: list[str]
 ) -> None:
@@ -99,6 +104,7 @@ def test_clear_all_empties_the_history(
         ({"offset": 1.5}, "offset"),
     ],
 )
+@pytest.mark.integration
 def test_bad_paging_is_refused_before_the_server_500s(
     history: HistoryClient, kwargs: dict[str, object], argument: str
 ) -> None:
@@ -107,6 +113,7 @@ def test_bad_paging_is_refused_before_the_server_500s(
     assert info.value.argument == argument
 
 
+@pytest.mark.integration
 def test_bad_ids_are_refused(history: HistoryClient) -> None:
     with pytest.raises(InvalidArgumentError):
         history.get("")
@@ -116,6 +123,7 @@ def test_bad_ids_are_refused(history: HistoryClient) -> None:
         history.delete(["ok", ""])
 
 
+@pytest.mark.integration
 def test_prompt_id_with_slash_is_quoted(history: HistoryClient) -> None:
     assert history.get("a/b?c#d") is None
 

@@ -21,6 +21,7 @@ def internal(http: HttpClient) -> InternalClient:
     return InternalClient(http)
 
 
+@pytest.mark.integration
 def test_logs(internal: InternalClient) -> None:
     text = internal.logs()
     assert isinstance(text, str)
@@ -30,6 +31,7 @@ def test_logs(internal: InternalClient) -> None:
     assert set(raw["entries"][0]) == {"t", "m"}
 
 
+@pytest.mark.integration
 def test_subscribe_and_unsubscribe(internal: InternalClient) -> None:
     client_id = uuid.uuid4().hex
     internal.subscribe_logs(client_id)
@@ -38,12 +40,14 @@ def test_subscribe_and_unsubscribe(internal: InternalClient) -> None:
         internal.subscribe_logs("")
 
 
+@pytest.mark.integration
 def test_folder_paths(internal: InternalClient) -> None:
     paths = internal.folder_paths()
     assert "checkpoints" in paths
     assert all(isinstance(p, str) for p in paths["checkpoints"])
 
 
+@pytest.mark.integration
 def test_files_lists_newest_first(
     internal: InternalClient, http: HttpClient, cleanup_history: list[str], unique: str
 ) -> None:

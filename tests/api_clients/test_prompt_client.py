@@ -21,10 +21,12 @@ def prompts(http: HttpClient) -> PromptClient:
     return PromptClient(http)
 
 
+@pytest.mark.integration
 def test_queue_remaining_is_a_count(prompts: PromptClient) -> None:
     assert prompts.queue_remaining() >= 0
 
 
+@pytest.mark.integration
 def test_submit_generates_a_uuid_and_the_prompt_runs(
     prompts: PromptClient, http: HttpClient, cleanup_history: list[str], unique: str
 ) -> None:
@@ -47,6 +49,7 @@ def test_submit_generates_a_uuid_and_the_prompt_runs(
     assert saved.ref.filename.startswith(f"witness_prompt_{unique}")
 
 
+@pytest.mark.integration
 def test_submit_uses_the_callers_prompt_id(
     prompts: PromptClient, http: HttpClient, cleanup_history: list[str]
 ) -> None:
@@ -56,6 +59,7 @@ def test_submit_uses_the_callers_prompt_id(
     assert wait_for_history(http, prompt_id).prompt_id == prompt_id
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("bad", ["12345", "ABCDEF00-0000-4000-8000-000000000000", "", 7])
 def test_non_canonical_prompt_id_is_refused_before_sending(
     prompts: PromptClient, bad: object
@@ -64,6 +68,7 @@ def test_non_canonical_prompt_id_is_refused_before_sending(
         prompts.submit(image_prompt(), prompt_id=bad)  # type: ignore[arg-type]
 
 
+@pytest.mark.integration
 def test_validation_error_names_node_title_input_and_allowed_range(prompts: PromptClient) -> None:
     prompt = image_prompt()
     prompt["1"]["inputs"]["width"] = 0
@@ -87,6 +92,7 @@ def test_validation_error_names_node_title_input_and_allowed_range(prompts: Prom
     assert "min 1" in text
 
 
+@pytest.mark.integration
 def test_unknown_node_class_is_invalid_prompt(prompts: PromptClient) -> None:
     prompt = image_prompt()
     prompt["1"]["class_type"] = "NoSuchNodeWitness"
@@ -96,6 +102,7 @@ def test_unknown_node_class_is_invalid_prompt(prompts: PromptClient) -> None:
     assert "NoSuchNodeWitness" in str(info.value)
 
 
+@pytest.mark.integration
 def test_prompt_without_outputs_is_rejected(prompts: PromptClient) -> None:
     prompt = image_prompt()
     del prompt["2"]
@@ -105,6 +112,7 @@ def test_prompt_without_outputs_is_rejected(prompts: PromptClient) -> None:
     assert info.value.node_errors == []
 
 
+@pytest.mark.integration
 def test_dropped_outputs_on_a_200_are_surfaced_and_logged(
     prompts: PromptClient,
     http: HttpClient,
@@ -129,6 +137,7 @@ def test_dropped_outputs_on_a_200_are_surfaced_and_logged(
     assert set(entry.outputs) == {"2"}
 
 
+@pytest.mark.integration
 def test_number_and_front_set_the_queue_position(
     prompts: PromptClient, http: HttpClient, cleanup_history: list[str]
 ) -> None:
@@ -142,6 +151,7 @@ def test_number_and_front_set_the_queue_position(
     wait_for_history(http, front.prompt_id)
 
 
+@pytest.mark.integration
 def test_partial_execution_targets_run_only_those_outputs(
     prompts: PromptClient, http: HttpClient, cleanup_history: list[str]
 ) -> None:
@@ -154,6 +164,7 @@ def test_partial_execution_targets_run_only_those_outputs(
     assert entry.outputs_to_execute == ("3",)
 
 
+@pytest.mark.integration
 def test_preview_method_and_extra_data_are_sent(
     prompts: PromptClient, http: HttpClient, cleanup_history: list[str]
 ) -> None:
@@ -181,6 +192,7 @@ def test_preview_method_and_extra_data_are_sent(
         ({"extra_pnginfo": {"x": object()}}, "prompt"),
     ],
 )
+@pytest.mark.integration
 def test_malformed_arguments_are_refused_before_sending(
     prompts: PromptClient, kwargs: dict[str, object], argument: str
 ) -> None:

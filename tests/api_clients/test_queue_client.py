@@ -34,6 +34,7 @@ def prompts(http: HttpClient) -> PromptClient:
     return PromptClient(http)
 
 
+@pytest.mark.integration
 def test_idle_queue_is_empty(http: HttpClient, queue: QueueClient) -> None:
     wait_idle(http)
     state = queue.get()
@@ -41,6 +42,7 @@ def test_idle_queue_is_empty(http: HttpClient, queue: QueueClient) -> None:
     assert len(state) == 0
 
 
+@pytest.mark.integration
 def test_running_and_pending_are_typed_and_pending_is_sorted(
     http: HttpClient, queue: QueueClient, prompts: PromptClient, cleanup_history: list[str]
 ) -> None:
@@ -77,6 +79,7 @@ def test_running_and_pending_are_typed_and_pending_is_sorted(
     assert not entry.succeeded
 
 
+@pytest.mark.integration
 def test_cancel_pending_running_finished_and_unknown(
     http: HttpClient, queue: QueueClient, prompts: PromptClient, cleanup_history: list[str]
 ) -> None:
@@ -102,6 +105,7 @@ def test_cancel_pending_running_finished_and_unknown(
     assert queue.get().status_of(pending.prompt_id) is None
 
 
+@pytest.mark.integration
 def test_interrupt_of_another_prompt_leaves_the_running_one(
     http: HttpClient, queue: QueueClient, prompts: PromptClient, cleanup_history: list[str]
 ) -> None:
@@ -112,6 +116,7 @@ def test_interrupt_of_another_prompt_leaves_the_running_one(
     assert wait_for_history(http, running.prompt_id).succeeded
 
 
+@pytest.mark.integration
 def test_interrupt_running_is_global(
     http: HttpClient, queue: QueueClient, prompts: PromptClient, cleanup_history: list[str]
 ) -> None:
@@ -122,6 +127,7 @@ def test_interrupt_running_is_global(
     assert wait_for_history(http, running.prompt_id).interrupted
 
 
+@pytest.mark.integration
 def test_free(queue: QueueClient) -> None:
     queue.free()
     queue.free(unload_models=False, free_memory=True)
@@ -129,6 +135,7 @@ def test_free(queue: QueueClient) -> None:
         queue.free(unload_models=False, free_memory=False)
 
 
+@pytest.mark.integration
 def test_bad_ids_are_refused(queue: QueueClient) -> None:
     with pytest.raises(InvalidArgumentError):
         queue.delete([])

@@ -28,6 +28,7 @@ def _offline(**settings: object) -> SystemClient:
     return SystemClient(HttpClient(Settings(api_url=BASE, **settings)))  # type: ignore[arg-type]
 
 
+@pytest.mark.integration
 def test_system_stats_and_features(system: SystemClient) -> None:
     stats = system.system_stats()
     assert stats["system"]["comfyui_version"] == "0.3.75"
@@ -37,6 +38,7 @@ def test_system_stats_and_features(system: SystemClient) -> None:
     assert features["supports_preview_metadata"] is True
 
 
+@pytest.mark.integration
 def test_object_info_and_one_node(system: SystemClient) -> None:
     everything = system.object_info()
     assert "EmptyImage" in everything
@@ -47,6 +49,7 @@ def test_object_info_and_one_node(system: SystemClient) -> None:
     assert node["output"] == ["IMAGE"]
 
 
+@pytest.mark.integration
 def test_unknown_node_class_is_not_found(system: SystemClient) -> None:
     with pytest.raises(NotFoundError, match="NoSuchNode/x"):
         system.node_info("NoSuchNode/x")
@@ -54,6 +57,7 @@ def test_unknown_node_class_is_not_found(system: SystemClient) -> None:
         system.node_info("")
 
 
+@pytest.mark.integration
 def test_lists(system: SystemClient) -> None:
     assert isinstance(system.embeddings(), list)
     assert any(e.startswith("/extensions/") for e in system.extensions())
@@ -73,6 +77,7 @@ def test_lists(system: SystemClient) -> None:
     assert isinstance(system.workflow_templates(), dict)
 
 
+@pytest.mark.integration
 def test_global_subgraphs(system: SystemClient) -> None:
     subgraphs = system.global_subgraphs()
     assert isinstance(subgraphs, dict)
@@ -83,6 +88,7 @@ def test_global_subgraphs(system: SystemClient) -> None:
         system.global_subgraph("witness-no-such-subgraph")
 
 
+@pytest.mark.integration
 def test_routes_this_server_lacks_raise_feature_unavailable(system: SystemClient) -> None:
     with pytest.raises(FeatureUnavailableError) as info:
         system.jobs()

@@ -60,12 +60,14 @@ def settings_restored(comfy_server: ComfyServer | None) -> Iterator[None]:
         path.write_bytes(before)
 
 
+@pytest.mark.integration
 def test_users_single_user(users: UserClient) -> None:
     info = users.users()
     assert info["storage"] == "server"
     assert isinstance(info["migrated"], bool)
 
 
+@pytest.mark.integration
 def test_create_user_and_duplicates(
     users: UserClient, comfy_server: ComfyServer | None, unique: str
 ) -> None:
@@ -82,12 +84,14 @@ def test_create_user_and_duplicates(
             users_file.write_text(json.dumps({k: v for k, v in entries.items() if v != name}))
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("name", ["", "   ", "__system", 7])
 def test_bad_user_names_are_refused(users: UserClient, name: object) -> None:
     with pytest.raises(InvalidArgumentError):
         users.create_user(name)  # type: ignore[arg-type]
 
 
+@pytest.mark.integration
 def test_userdata_round_trip(users: UserClient, folder: str) -> None:
     first = f"{folder}/a.json"
     assert users.save_userdata(first, '{"x": 1}') == first
@@ -112,6 +116,7 @@ def test_userdata_round_trip(users: UserClient, folder: str) -> None:
     assert any(e["path"] == folder for e in users.list_userdata_v2())
 
 
+@pytest.mark.integration
 def test_overwrite_move_and_delete(users: UserClient, folder: str) -> None:
     source, target = f"{folder}/one.txt", f"{folder}/sub/two.txt"
     users.save_userdata(source, "1")
@@ -135,6 +140,7 @@ def test_overwrite_move_and_delete(users: UserClient, folder: str) -> None:
     users.delete_userdata(target, missing_ok=True)
 
 
+@pytest.mark.integration
 def test_odd_file_names_survive_the_path_encoding(users: UserClient, folder: str) -> None:
     for name in ("with space.json", "q?mark#hash.json", "percent%41.json", "plus+amp&.json"):
         path = f"{folder}/{name}"
@@ -145,6 +151,7 @@ def test_odd_file_names_survive_the_path_encoding(users: UserClient, folder: str
     )
 
 
+@pytest.mark.integration
 def test_userdata_errors(users: UserClient, folder: str) -> None:
     with pytest.raises(NotFoundError):
         users.list_userdata(f"{folder}/nope")
@@ -166,6 +173,7 @@ def test_userdata_errors(users: UserClient, folder: str) -> None:
         users.save_userdata("a.txt", 42)  # type: ignore[call-overload]
 
 
+@pytest.mark.integration
 @pytest.mark.usefixtures("settings_restored")
 def test_settings(users: UserClient, unique: str) -> None:
     key = f"Witness.Test.{unique}"
@@ -184,6 +192,7 @@ def test_settings(users: UserClient, unique: str) -> None:
         users.get_setting("")
 
 
+@pytest.mark.integration
 def test_i18n(users: UserClient) -> None:
     assert isinstance(users.i18n(), dict)
 

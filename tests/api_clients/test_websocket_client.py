@@ -187,6 +187,7 @@ def ws(ws_factory: Callable[..., WebSocketClient]) -> WebSocketClient:
 # -- connecting and closing ----------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_connect_handshake_and_clean_close(http: HttpClient) -> None:
     threads_before = set(threading.enumerate())
     fds_before = open_fds()
@@ -225,6 +226,7 @@ def test_connect_handshake_and_clean_close(http: HttpClient) -> None:
         client.connect()
 
 
+@pytest.mark.integration
 def test_context_manager_joins_thread(http: HttpClient) -> None:
     before = set(threading.enumerate())
     with WebSocketClient(http, client_id="witness-ctx-" + uuid.uuid4().hex) as client:
@@ -261,6 +263,7 @@ def test_connect_failure_names_redacted_url() -> None:
         client.close()
 
 
+@pytest.mark.integration
 def test_mismatching_origin_is_refused_with_403(comfy_url: str) -> None:
     # The client never sends an Origin of its own; one configured by the user that does not
     # match the host trips the server's origin check.
@@ -272,6 +275,7 @@ def test_mismatching_origin_is_refused_with_403(comfy_url: str) -> None:
         client.close()
 
 
+@pytest.mark.integration
 def test_invalid_arguments(http: HttpClient) -> None:
     with pytest.raises(InvalidArgumentError):
         WebSocketClient(http, ping_timeout=0)
@@ -289,6 +293,7 @@ def test_invalid_arguments(http: HttpClient) -> None:
 # -- running prompts -----------------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_sleep_run_gives_ordered_events(http: HttpClient, ws: WebSocketClient) -> None:
     prompt_id, events, stream = run(http, ws, sleep_graph(0.5))
     assert stream.finished
@@ -322,6 +327,7 @@ def test_sleep_run_gives_ordered_events(http: HttpClient, ws: WebSocketClient) -
     assert stream.get(timeout=0.1) is None
 
 
+@pytest.mark.integration
 def test_iterating_the_stream_directly_and_draining(http: HttpClient, ws: WebSocketClient) -> None:
     prompt_id = new_id()
     stream = ws.track(prompt_id, timeout=RUN_TIMEOUT)
@@ -337,6 +343,7 @@ def test_iterating_the_stream_directly_and_draining(http: HttpClient, ws: WebSoc
     assert stream.closed
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("metadata", [True, False], ids=["type4", "type1"])
 def test_save_image_websocket_previews(
     http: HttpClient, ws_factory: Callable[..., WebSocketClient], metadata: bool
@@ -366,6 +373,7 @@ def test_save_image_websocket_previews(
         assert preview.metadata is None
 
 
+@pytest.mark.integration
 def test_large_frame_full_size_image(http: HttpClient, ws: WebSocketClient) -> None:
     graph = {
         "1": image_node(2048, 2048),
@@ -385,6 +393,7 @@ def test_large_frame_full_size_image(http: HttpClient, ws: WebSocketClient) -> N
     assert ws.reconnect_count == 0
 
 
+@pytest.mark.integration
 def test_text_frames_are_attributed_only_to_the_owner(
     http: HttpClient, ws_factory: Callable[..., WebSocketClient]
 ) -> None:
@@ -416,6 +425,7 @@ def test_text_frames_are_attributed_only_to_the_owner(
     assert all(t.prompt_id is None for t in bystander_texts)
 
 
+@pytest.mark.integration
 def test_execution_error_is_reported(http: HttpClient, ws: WebSocketClient) -> None:
     graph = {
         "1": image_node(),
@@ -436,6 +446,7 @@ def test_execution_error_is_reported(http: HttpClient, ws: WebSocketClient) -> N
     assert final.finished
 
 
+@pytest.mark.integration
 def test_raising_test_node_is_reported(http: HttpClient, ws: WebSocketClient) -> None:
     graph = {
         "1": image_node(),
@@ -449,6 +460,7 @@ def test_raising_test_node_is_reported(http: HttpClient, ws: WebSocketClient) ->
     assert "Intentional sync execution error" in stream.error.exception_message
 
 
+@pytest.mark.integration
 def test_interrupt_is_reported(http: HttpClient, ws: WebSocketClient) -> None:
     prompt_id = new_id()
     with ws.track(prompt_id) as stream:
@@ -472,6 +484,7 @@ def test_interrupt_is_reported(http: HttpClient, ws: WebSocketClient) -> None:
     assert entry["status"]["status_str"] == "error"
 
 
+@pytest.mark.integration
 def test_two_clients_see_only_their_own_prompts(
     http: HttpClient, ws_factory: Callable[..., WebSocketClient]
 ) -> None:
@@ -503,6 +516,7 @@ def test_two_clients_see_only_their_own_prompts(
 # -- consumers -----------------------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_callbacks_per_type_removal_and_errors(
     http: HttpClient, ws: WebSocketClient, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -531,6 +545,7 @@ def test_callbacks_per_type_removal_and_errors(
     assert len(everything) == count
 
 
+@pytest.mark.integration
 def test_wait_for(http: HttpClient, ws: WebSocketClient) -> None:
     prompt_id = new_id()
     result: list[Event] = []
@@ -578,6 +593,7 @@ def test_wait_for(http: HttpClient, ws: WebSocketClient) -> None:
     trigger_thread.join(10)
 
 
+@pytest.mark.integration
 def test_logs_subscription(http: HttpClient, ws: WebSocketClient) -> None:
     body = {"clientId": ws.client_id, "enabled": True}
     http.request("PATCH", "/internal/logs/subscribe", json=body, api=False)
@@ -597,6 +613,7 @@ def test_logs_subscription(http: HttpClient, ws: WebSocketClient) -> None:
         http.request("PATCH", "/internal/logs/subscribe", json=body, api=False)
 
 
+@pytest.mark.integration
 def test_close_wakes_streams_and_waiters(http: HttpClient) -> None:
     client = WebSocketClient(http)
     client.connect(timeout=10)
@@ -628,6 +645,7 @@ def test_close_wakes_streams_and_waiters(http: HttpClient) -> None:
         late.get(timeout=1)
 
 
+@pytest.mark.integration
 def test_close_from_a_callback(http: HttpClient) -> None:
     client = WebSocketClient(http)
     client.add_callback(lambda e: client.close(), FeatureFlagsEvent)
@@ -645,6 +663,7 @@ def test_close_from_a_callback(http: HttpClient) -> None:
 # -- reconnecting --------------------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_dropped_connection_reconnects_and_prompt_is_reconciled(
     http: HttpClient, ws_factory: Callable[..., WebSocketClient]
 ) -> None:
@@ -675,6 +694,7 @@ def test_dropped_connection_reconnects_and_prompt_is_reconciled(
     assert again.outcome == "success"
 
 
+@pytest.mark.integration
 def test_finished_during_the_gap_is_found_in_history(
     http: HttpClient, ws_factory: Callable[..., WebSocketClient]
 ) -> None:
@@ -693,6 +713,7 @@ def test_finished_during_the_gap_is_found_in_history(
     assert not any(isinstance(e, ExecutingEvent) and e.finished for e in events)
 
 
+@pytest.mark.integration
 @pytest.mark.slow
 def test_server_restart_reconnects_and_reports_the_lost_prompt(
     private_server: Callable[..., ComfyServer],
@@ -884,6 +905,7 @@ def test_gives_up_after_max_attempts() -> None:
 # -- attribution without a server ----------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_attribution_of_id_less_events(http: HttpClient) -> None:
     client = WebSocketClient(http)
     mine = client.track("p1")

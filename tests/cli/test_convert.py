@@ -133,6 +133,7 @@ def test_unreachable_server_is_a_clean_error(
     assert capsys.readouterr().err.startswith("witness: error: ")
 
 
+@pytest.mark.integration
 def test_convert_with_definitions_from_the_real_server(
     comfy_url: str, files: dict[str, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -25,6 +25,8 @@ from witness import ExecuteResult, Witness
 from witness.core.witness import PromptHandle
 from witness.errors import ExecutionError, PromptLostError
 
+pytestmark = pytest.mark.integration
+
 EXECUTORS = ["websocket", "http"]
 LIMIT = 60.0
 

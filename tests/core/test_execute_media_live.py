@@ -34,6 +34,8 @@ from witness import ExecuteResult, MaskUpload, ServerFile, Witness
 from witness.api_clients.types import FileRef
 from witness.errors import UploadError
 
+pytestmark = pytest.mark.integration
+
 EXECUTORS = ["websocket", "http"]
 
 

@@ -11,6 +11,8 @@ import pytest
 from tests.support.images import png_size
 from witness import Preview, ProgressUpdate, Settings, Witness
 
+pytestmark = pytest.mark.integration
+
 TXT2IMG = Path(__file__).resolve().parents[2] / "examples" / "txt2img.json"
 CHECKPOINT = "witness-tiny-sd15.safetensors"
 

@@ -20,13 +20,14 @@ import gzip
 import importlib.util
 import json
 import time
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.ui_graph import UIGraph
+from tests.support.ui_graph import UIGraph, sd_graph
 from witness.core.ui_convert import is_ui_format, process_dynamic_prompt, ui_to_api
 from witness.errors import UIConversionError, WorkflowError
 from witness.transport.http import HttpClient
@@ -128,38 +129,11 @@ def test_every_other_template_of_the_package_converts_consistently() -> None:
 # ------------------------------------------------------------------------------------------
 
 
-def convert(ui: UIGraph, *, seed: int | None = None) -> dict[str, Any]:
-    return ui_to_api(ui.workflow(), object_info(), seed=seed)
+NOW = datetime(2026, 3, 7, 9, 5, 4)
 
 
-def sd_graph(ui: UIGraph, *, sampler_mode: int = 0) -> None:
-    """Checkpoint -> text encoders -> KSampler -> VAEDecode -> SaveImage."""
-    ui.node(1, "CheckpointLoaderSimple", outputs=["MODEL", "CLIP", "VAE"], widgets=["m.ckpt"])
-    ui.node(2, "CLIPTextEncode", inputs=[("clip", "CLIP")], outputs=["CONDITIONING"],
-            widgets=["a cat"])  # fmt: skip
-    ui.node(3, "CLIPTextEncode", inputs=[("clip", "CLIP")], outputs=["CONDITIONING"],
-            widgets=["blurry"])  # fmt: skip
-    ui.node(4, "EmptyLatentImage", outputs=["LATENT"], widgets=[512, 512, 1])
-    ui.node(
-        5,
-        "KSampler",
-        inputs=[("model", "MODEL"), ("positive", "CONDITIONING"),
-                ("negative", "CONDITIONING"), ("latent_image", "LATENT")],
-        outputs=["LATENT"],
-        widgets=[42, "randomize", 20, 7.5, "euler", "normal", 1],
-        mode=sampler_mode,
-    )  # fmt: skip
-    ui.node(6, "VAEDecode", inputs=[("samples", "LATENT"), ("vae", "VAE")], outputs=["IMAGE"])
-    ui.node(7, "SaveImage", inputs=[("images", "IMAGE")], widgets=["out"])
-    ui.link(1, 1, 2, "clip")
-    ui.link(1, 1, 3, "clip")
-    ui.link(1, 0, 5, "model")
-    ui.link(2, 0, 5, "positive")
-    ui.link(3, 0, 5, "negative")
-    ui.link(4, 0, 5, "latent_image")
-    ui.link(5, 0, 6, "samples")
-    ui.link(1, 2, 6, "vae")
-    ui.link(6, 0, 7, "images")
+def convert(ui: UIGraph, *, seed: int | None = None, now: datetime = NOW) -> dict[str, Any]:
+    return ui_to_api(ui.workflow(), object_info(), seed=seed, now=now)
 
 
 # ------------------------------------------------------------------------------------------
@@ -360,6 +334,193 @@ def test_primitive_text_into_a_dynamic_prompt_widget_is_processed_by_the_target(
     ui.node(2, "CLIPTextEncode", outputs=["CONDITIONING"], widgets=["unused"])
     ui.link(1, 0, 2, "text")
     assert convert(ui)["2"]["inputs"]["text"] == "one "
+
+
+# ------------------------------------------------------------------------------------------
+# Widget text replacements (%Node.widget%, %date:...%) as frontend 1.32.9 applies them
+# ------------------------------------------------------------------------------------------
+
+
+def prefix_of(ui: UIGraph, node_id: str = "7", **kwargs: Any) -> Any:
+    return convert(ui, **kwargs)[node_id]["inputs"]["filename_prefix"]
+
+
+def sd_with_prefix(prefix: str) -> UIGraph:
+    ui = UIGraph()
+    sd_graph(ui)
+    ui.nodes[6]["widgets_values"] = [prefix]
+    return ui
+
+
+def test_filename_prefix_widget_and_date_tokens() -> None:
+    ui = sd_with_prefix("run/%KSampler.seed%_%KSampler.cfg%_%date:yyyy-MM-dd_hh-mm-ss%")
+    assert prefix_of(ui) == "run/42_7.5_2026-03-07_09-05-04"
+    assert prefix_of(ui, now=datetime(1999, 12, 31, 23, 59, 58)).endswith("1999-12-31_23-59-58")
+
+
+def test_values_are_javascript_strings_with_unsafe_characters_replaced() -> None:
+    ui = sd_with_prefix("%KSampler.cfg%|%KSampler.control_after_generate%|%CLIPTextEncode.text%")
+    ui.nodes[4]["widgets_values"][3] = 8.0
+    ui.nodes[1]["widgets_values"] = ['a/cat: "yes"?\n\t<ok>*']
+    assert prefix_of(ui) == "8|randomize|a_cat_ _yes_____ok__"  # literal "|" kept
+
+
+def test_several_matches_take_the_first_node_in_graph_order() -> None:
+    ui = sd_with_prefix("%CLIPTextEncode.text%")
+    ui.nodes[1]["widgets_values"] = ["first"]
+    ui.nodes[2]["widgets_values"] = ["second"]
+    ui.nodes[1], ui.nodes[2] = ui.nodes[2], ui.nodes[1]  # order in the file, not by id
+    assert prefix_of(ui) == "second"
+
+
+def test_no_match_or_missing_widget_leaves_the_token() -> None:
+    ui = sd_with_prefix("%Nope.seed%_%KSampler.nope%_%width%_%a.b.c%_100%")
+    assert prefix_of(ui) == "%Nope.seed%_%KSampler.nope%_%width%_%a.b.c%_100%"
+
+
+def test_search_name_then_title_and_the_defaults_of_both() -> None:
+    ui = sd_with_prefix("%Sampler A.steps%_%KSampler.seed%_%Load Checkpoint.ckpt_name%")
+    sampler = ui.nodes[4]
+    sampler["title"] = "Sampler A"
+    del sampler["properties"]["Node name for S&R"]  # the frontend gives it the type again
+    del ui.nodes[0]["properties"]["Node name for S&R"]  # default title: the display name
+    assert prefix_of(ui) == "20_42_m.ckpt"
+    # a node titled like another node's S&R name loses to that node, even when earlier
+    ui.nodes[1]["title"] = "KSampler"
+    assert prefix_of(ui) == "20_42_m.ckpt"
+    # a custom S&R name replaces the type; the title "KSampler" is then what matches
+    sampler["properties"]["Node name for S&R"] = "Sam"
+    assert prefix_of(ui) == "20_%KSampler.seed%_m.ckpt"  # node 2 has no widget 'seed'
+
+
+def test_save_nodes_get_no_default_search_name() -> None:
+    ui = UIGraph()
+    ui.node(1, "SaveImage", inputs=[("images", "IMAGE")], widgets=["first"])
+    ui.node(2, "SaveImage", inputs=[("images", "IMAGE")],
+            widgets=["%SaveImage.filename_prefix%-%Save Image.filename_prefix%"])  # fmt: skip
+    for node in ui.nodes:
+        del node["properties"]["Node name for S&R"]
+    # found by the default title only; node 1 comes first and its own value is not replaced
+    assert convert(ui)["2"]["inputs"]["filename_prefix"] == "%SaveImage.filename_prefix%-first"
+
+
+def test_only_the_filename_prefix_of_save_node_types_is_replaced() -> None:
+    ui = UIGraph()
+    ui.node(1, "CLIPTextEncode", outputs=["CONDITIONING"], widgets=["%date:yyyy%"])
+    ui.node(2, "SaveAudioMP3", inputs=[("audio", "AUDIO")], widgets=["%date:yyyy%", "V0"])
+    ui.node(3, "SaveLatent", inputs=[("samples", "LATENT")], widgets=["%date:yyyy%"])
+    ui.node(4, "SaveAnimatedWEBP", inputs=[("images", "IMAGE")],
+            widgets=["%date:yyyy%", 6.0, False, 80, "default"])  # fmt: skip
+    out = convert(ui)
+    assert out["1"]["inputs"]["text"] == "%date:yyyy%"
+    assert out["2"]["inputs"]["filename_prefix"] == "%date:yyyy%"  # not in saveNodeTypes
+    assert out["3"]["inputs"]["filename_prefix"] == "2026"
+    assert out["4"]["inputs"]["filename_prefix"] == "2026"
+
+
+def test_muted_nodes_and_virtual_nodes_are_searched_too() -> None:
+    ui = sd_with_prefix("%KSampler.steps%_%Note.text%_%Primitive.value%")
+    ui.nodes[4]["mode"] = 2
+    ui.node(20, "Note", widgets=["note/text"])
+    ui.node(21, "PrimitiveNode", outputs=["INT"], widgets=[5, "fixed"])
+    for node in ui.nodes[-2:]:
+        del node["properties"]["Node name for S&R"]
+    assert prefix_of(ui) == "20_note_text_5"
+
+
+def test_primitive_node_feeding_widgets() -> None:
+    ui = sd_with_prefix("%KSampler.seed%")
+    ui.node(20, "PrimitiveNode", outputs=["INT"], widgets=[777, "fixed"])
+    ui.link(20, 0, 5, "seed")
+    ui.node(21, "PrimitiveNode", outputs=["STRING"], widgets=["p_%KSampler.seed%_%date:yy%"])
+    ui.link(21, 0, 7, "filename_prefix")
+    out = convert(ui)
+    assert out["5"]["inputs"]["seed"] == 777
+    # the primitive's text reaches the save node, which replaces; the lookup sees 777
+    assert out["7"]["inputs"]["filename_prefix"] == "p_777_26"
+
+
+def test_primitive_with_run_widget_replace_on_values() -> None:
+    ui = UIGraph()
+    ui.node(1, "CLIPTextEncode", outputs=["CONDITIONING"], widgets=["x"], title="Enc")
+    ui.node(2, "PrimitiveNode", outputs=["STRING"], widgets=["%date:yyyy%_%Enc.text%"],
+            properties={"Run widget replace on values": True})  # fmt: skip
+    ui.node(3, "CLIPTextEncode", outputs=["CONDITIONING"], widgets=["stale"])
+    ui.link(2, 0, 3, "text")
+    out = convert(ui)
+    assert out["3"]["inputs"]["text"] == "2026_x"
+    ui.nodes[1]["properties"]["Run widget replace on values"] = False
+    assert convert(ui)["3"]["inputs"]["text"] == "%date:yyyy%_%Enc.text%"
+    ui.nodes[1]["properties"]["Run widget replace on values"] = True
+    ui.nodes[1]["widgets_values"] = [5]
+    with pytest.raises(UIConversionError, match="not text"):
+        convert(ui)
+
+
+def test_filename_prefix_that_is_not_text_is_refused() -> None:
+    ui = sd_with_prefix("x")
+    ui.nodes[6]["widgets_values"] = [12]
+    with pytest.raises(UIConversionError) as err:
+        convert(ui)
+    assert err.value.node_ids == ("7",)
+    assert "filename_prefix" in str(err.value)
+
+
+def test_default_now_is_the_local_time_at_conversion() -> None:
+    ui = sd_with_prefix("%date:yyyy-MM-dd%")
+    before = datetime.now()
+    got = ui_to_api(ui.workflow(), object_info())["7"]["inputs"]["filename_prefix"]
+    after = datetime.now()
+    assert got in {before.strftime("%Y-%m-%d"), after.strftime("%Y-%m-%d")}
+
+
+def text_subgraph(prefix: str) -> dict[str, Any]:
+    """A subgraph with a KSampler-like seed holder and a SaveImage (its prefix promotable)."""
+    inner = UIGraph()
+    inner.node(10, "EmptyImage", outputs=["IMAGE"], widgets=[8, 8, 1, 0], title="inner image")
+    inner.node(11, "SaveImage", inputs=[("images", "IMAGE")], widgets=[prefix])
+    inner.link(10, 0, 11, "images")
+    return inner.as_subgraph(SUB, [], [])
+
+
+def test_subgraph_contents_are_searched_before_the_root_nodes_that_follow() -> None:
+    ui = UIGraph()
+    ui.subgraphs.append(text_subgraph("in_%EmptyImage.width%_%date:MM%"))
+    ui.node(1, SUB, outputs=[])
+    ui.node(2, "EmptyImage", outputs=["IMAGE"], widgets=[64, 64, 1, 0])
+    ui.node(3, "SaveImage", inputs=[("images", "IMAGE")],
+            widgets=["out_%EmptyImage.width%_%inner image.height%"])  # fmt: skip
+    ui.link(2, 0, 3, "images")
+    out = convert(ui)
+    assert out["1:11"]["inputs"]["filename_prefix"] == "in_8_03"
+    assert out["3"]["inputs"]["filename_prefix"] == "out_8_8"
+    # a root node placed before the instance comes first
+    ui.nodes.insert(0, ui.nodes.pop(1))
+    assert convert(ui)["3"]["inputs"]["filename_prefix"] == "out_64_8"
+
+
+def test_a_subgraph_instance_is_found_with_its_promoted_widgets() -> None:
+    ui = UIGraph()
+    ui.subgraphs.append(latent_subgraph())
+    ui.node(5, SUB, outputs=["LATENT"], widgets=[100], title="Latent")
+    ui.node(6, SUB, outputs=["LATENT"], widgets=[200])
+    del ui.nodes[1]["properties"]["Node name for S&R"]
+    ui.node(7, "SaveImage", inputs=[("images", "IMAGE")],
+            widgets=["%Latent.width%_%sub " + SUB + ".width%_%inner.height%"])  # fmt: skip
+    assert convert(ui)["7"]["inputs"]["filename_prefix"] == "100_200_48"
+
+
+def test_promoted_filename_prefix_is_sent_as_written_like_the_frontend() -> None:
+    inner = UIGraph()
+    inner.node(10, "EmptyImage", outputs=["IMAGE"], widgets=[8, 8, 1, 0])
+    inner.node(11, "SaveImage", inputs=[("images", "IMAGE")], widgets=["inner %date:yyyy%"])
+    inner.link(10, 0, 11, "images")
+    prefix_link = inner.link(-10, 0, 11, "filename_prefix")
+    ui = UIGraph()
+    ui.subgraphs.append(inner.as_subgraph(SUB, [("filename_prefix", "STRING", [prefix_link])], []))
+    ui.node(1, SUB, outputs=[], widgets=["outer %date:yyyy%"])
+    out = convert(ui)
+    assert out["1:11"]["inputs"]["filename_prefix"] == "outer %date:yyyy%"
 
 
 # ------------------------------------------------------------------------------------------
@@ -618,6 +779,7 @@ def test_is_ui_format() -> None:
 # ------------------------------------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_converted_workflow_runs_on_the_real_server(http: HttpClient) -> None:
     info = http.request_json("GET", "/object_info")
     ui = UIGraph()

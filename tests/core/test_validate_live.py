@@ -235,6 +235,7 @@ def test_enough_live_cases() -> None:
     assert len(CASES) >= 30
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(("prompt", "targets"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_matches_the_server(
     live: Live, request: pytest.FixtureRequest, prompt: dict[str, Any], targets: list[str] | None
@@ -285,6 +286,7 @@ def _by_node(problems: list[Problem]) -> dict[str, list[tuple[str | None, str]]]
     return out
 
 
+@pytest.mark.integration
 def test_model_name_typo_is_flagged_with_the_installed_name(live: Live) -> None:
     choices = live.catalog.get("CheckpointLoaderSimple")
     assert choices is not None
@@ -302,6 +304,7 @@ def test_model_name_typo_is_flagged_with_the_installed_name(live: Live) -> None:
     assert verdict.node_errors == {"1": [("ckpt_name", "value_not_in_list")]}
 
 
+@pytest.mark.integration
 def test_object_info_of_one_class_gives_the_same_answer(live: Live) -> None:
     # GET /object_info/{class} returns the same NodeInfo: a catalog can be built from pieces
     piece: dict[str, Any] = {}
@@ -311,6 +314,7 @@ def test_object_info_of_one_class_gives_the_same_answer(live: Live) -> None:
     assert validate_prompt(prompt, piece) == validate_prompt(prompt, live.catalog)
 
 
+@pytest.mark.integration
 @pytest.mark.slow
 def test_dangling_link_on_undeclared_input_is_flagged_although_the_server_accepts_it(
     private_server: Any,

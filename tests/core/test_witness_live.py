@@ -44,6 +44,8 @@ from witness.errors import (
     WorkflowValidationError,
 )
 
+pytestmark = pytest.mark.integration
+
 EXECUTORS = ["websocket", "http"]
 EXAMPLES = Path(__file__).resolve().parent.parent.parent / "examples"
 

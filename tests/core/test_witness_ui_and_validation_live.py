@@ -40,6 +40,8 @@ from witness.errors import (
     WorkflowValidationError,
 )
 
+pytestmark = pytest.mark.integration
+
 SUB = "5ab3c0de-0000-4000-8000-00000000feed"
 
 

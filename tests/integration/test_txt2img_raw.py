@@ -198,6 +198,7 @@ def read_until_done(
 # -- tests ---------------------------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_checkpoint_list_includes_tiny_checkpoint(http: HttpClient) -> None:
     names = http.request_json("GET", "/models/checkpoints")
     assert TINY_CHECKPOINT in names
@@ -216,6 +217,7 @@ def test_example_workflow_names_the_tiny_checkpoint() -> None:
     }
 
 
+@pytest.mark.integration
 def test_txt2img_runs_and_saves_a_64x64_png(runs: Runs, http: HttpClient) -> None:
     entry = runs.run(txt2img(prefix=runs.prefix))
 
@@ -229,6 +231,7 @@ def test_txt2img_runs_and_saves_a_64x64_png(runs: Runs, http: HttpClient) -> Non
     assert png_size(download(http, image)) == (64, 64)
 
 
+@pytest.mark.integration
 def test_titles_in_meta_are_ignored_by_the_server(runs: Runs) -> None:
     stripped = txt2img(prefix=runs.prefix)
     for node in stripped.values():
@@ -237,6 +240,7 @@ def test_titles_in_meta_are_ignored_by_the_server(runs: Runs) -> None:
     assert len(saved_images(entry)) == 1
 
 
+@pytest.mark.integration
 def test_sampling_reports_progress_per_step_and_latent_previews(
     runs: Runs, settings: Settings
 ) -> None:
@@ -265,6 +269,7 @@ def test_sampling_reports_progress_per_step_and_latent_previews(
     assert entry["status"]["status_str"] == "success"
 
 
+@pytest.mark.integration
 def test_interrupting_a_long_sampling_run(runs: Runs, http: HttpClient, settings: Settings) -> None:
     steps = 200
     ws = connect(settings, runs.client_id)
@@ -292,6 +297,7 @@ def test_interrupting_a_long_sampling_run(runs: Runs, http: HttpClient, settings
     assert SAVE not in entry["outputs"]
 
 
+@pytest.mark.integration
 def test_free_then_the_next_run_still_works(runs: Runs, http: HttpClient) -> None:
     first = runs.run(txt2img(prefix=runs.prefix))
     assert len(saved_images(first)) == 1

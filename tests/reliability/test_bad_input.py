@@ -25,7 +25,7 @@ from witness.errors import (
     WorkflowValidationError,
 )
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 INVERT: dict[str, Any] = json.loads((EXAMPLES / "invert.json").read_text())
 

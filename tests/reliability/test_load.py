@@ -13,6 +13,8 @@ import pytest
 from witness import Witness
 from witness.core.results import ExecuteResult
 
+pytestmark = pytest.mark.integration
+
 TOTAL = 500
 THREADS = 8
 

@@ -22,7 +22,7 @@ from witness.api_clients.types import FileRef
 from witness.core.results import OutputFile, assemble
 from witness.errors import InvalidArgumentError, UnsafeOutputError
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
 HOSTILE = [
     "../../escape.png",

@@ -21,7 +21,7 @@ from witness.errors import (
     WitnessError,
 )
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
 HTML = b"<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
 SECRET = "sk-witness-" + uuid.uuid4().hex

@@ -13,6 +13,8 @@ from witness import Witness
 from witness.api_clients.ws_events import ExecutionStartEvent, ProgressEvent
 from witness.errors import PromptLostError, TransportError
 
+pytestmark = pytest.mark.integration
+
 SLEEP = EXAMPLES / "sleep_progress.json"
 
 

@@ -43,9 +43,8 @@ SAMPLE = (
 
 
 @pytest.fixture(scope="module")
-def checkpoint() -> Path:
+def checkpoint(comfy_install: Path) -> Path:
     """The cached checkpoint (installing ComfyUI and generating it on first use)."""
-    comfyui_server.install()
     return ensure_tiny_checkpoint()
 
 
@@ -84,11 +83,13 @@ def run_tool(*args: object) -> dict[str, Any]:
 # -- the cached file -----------------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_cached_checkpoint_is_where_the_servers_look(checkpoint: Path) -> None:
     assert checkpoint == comfyui_server.models_dir() / "checkpoints" / TINY_CHECKPOINT
     assert tool.checkpoint_is_current(checkpoint, TINY_CHECKPOINT_SEED)
 
 
+@pytest.mark.integration
 def test_metadata_names_recipe_and_seed(header: dict[str, Any]) -> None:
     assert header["__metadata__"] == {
         "witness.generator": tool.GENERATOR,
@@ -98,6 +99,7 @@ def test_metadata_names_recipe_and_seed(header: dict[str, Any]) -> None:
     }
 
 
+@pytest.mark.integration
 def test_every_tensor_is_float16_in_the_ldm_layout(header: dict[str, Any]) -> None:
     names = [k for k in header if k != "__metadata__"]
     assert {header[k]["dtype"] for k in names} == {"F16"}
@@ -108,6 +110,7 @@ def test_every_tensor_is_float16_in_the_ldm_layout(header: dict[str, Any]) -> No
     assert 200_000_000 < parameters < 260_000_000
 
 
+@pytest.mark.integration
 def test_unet_shapes_are_what_comfyui_detects_as_sd15(header: dict[str, Any]) -> None:
     # model_channels 320 and 4 latent channels, from input_blocks.0.0
     assert shape(header, UNET + "input_blocks.0.0.weight") == [320, 4, 3, 3]
@@ -127,6 +130,7 @@ def test_unet_shapes_are_what_comfyui_detects_as_sd15(header: dict[str, Any]) ->
     assert not any(k.startswith(UNET + "output_blocks.2.") for k in header)
 
 
+@pytest.mark.integration
 def test_text_encoder_and_vae_keep_sd15_shapes(header: dict[str, Any]) -> None:
     assert shape(header, CLIP + "embeddings.token_embedding.weight") == [49408, 768]
     assert shape(header, CLIP + "embeddings.position_embedding.weight") == [77, 768]
@@ -143,6 +147,7 @@ def test_text_encoder_and_vae_keep_sd15_shapes(header: dict[str, Any]) -> None:
     assert VAE + "decoder.mid.attn_1.q.weight" in header
 
 
+@pytest.mark.integration
 @pytest.mark.slow
 def test_comfyui_loads_it_as_sd15_and_every_part_runs(checkpoint: Path) -> None:
     summary = run_tool("--output", checkpoint, "--seed", TINY_CHECKPOINT_SEED, "--verify")
@@ -156,6 +161,7 @@ def test_comfyui_loads_it_as_sd15_and_every_part_runs(checkpoint: Path) -> None:
 # -- reproducibility and idempotence -------------------------------------------------------
 
 
+@pytest.mark.integration
 @pytest.mark.slow
 def test_same_seed_gives_the_same_tensors_and_another_seed_does_not(
     checkpoint: Path, tmp_path: Path
@@ -266,6 +272,7 @@ def test_stale_temporaries_of_dead_generators_are_removed(tmp_path: Path) -> Non
     assert live.exists()
 
 
+@pytest.mark.integration
 def test_make_checkpoint_command_prints_the_path(
     checkpoint: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -273,6 +280,7 @@ def test_make_checkpoint_command_prints_the_path(
     assert capsys.readouterr().out.strip() == str(checkpoint)
 
 
+@pytest.mark.integration
 @pytest.mark.slow
 def test_ensure_generates_a_missing_checkpoint(
     checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -100,3 +100,40 @@ class UIGraph:
             "links": [dict(zip(LINK_FIELDS, x, strict=False)) for x in self.links],
             "widgets": [],
         }
+
+
+def sd_graph(
+    ui: UIGraph,
+    *,
+    checkpoint: str = "m.ckpt",
+    prompt: str = "a cat",
+    negative: str = "blurry",
+    latent: Sequence[int] = (512, 512, 1),
+    sampler: Sequence[Any] = (42, "randomize", 20, 7.5, "euler", "normal", 1),
+    prefix: str = "out",
+    sampler_mode: int = 0,
+) -> None:
+    """Nodes 1-7: checkpoint -> text encoders -> KSampler (5) -> VAEDecode -> SaveImage (7)."""
+    ui.node(1, "CheckpointLoaderSimple", outputs=["MODEL", "CLIP", "VAE"], widgets=[checkpoint])
+    ui.node(2, "CLIPTextEncode", inputs=[("clip", "CLIP")], outputs=["CONDITIONING"],
+            widgets=[prompt])  # fmt: skip
+    ui.node(3, "CLIPTextEncode", inputs=[("clip", "CLIP")], outputs=["CONDITIONING"],
+            widgets=[negative])  # fmt: skip
+    ui.node(4, "EmptyLatentImage", outputs=["LATENT"], widgets=list(latent))
+    ui.node(
+        5,
+        "KSampler",
+        inputs=[("model", "MODEL"), ("positive", "CONDITIONING"),
+                ("negative", "CONDITIONING"), ("latent_image", "LATENT")],
+        outputs=["LATENT"],
+        widgets=list(sampler),
+        mode=sampler_mode,
+    )  # fmt: skip
+    ui.node(6, "VAEDecode", inputs=[("samples", "LATENT"), ("vae", "VAE")], outputs=["IMAGE"])
+    ui.node(7, "SaveImage", inputs=[("images", "IMAGE")], widgets=[prefix])
+    for origin, slot, target, name in (
+        (1, 1, 2, "clip"), (1, 1, 3, "clip"), (1, 0, 5, "model"), (2, 0, 5, "positive"),
+        (3, 0, 5, "negative"), (4, 0, 5, "latent_image"), (5, 0, 6, "samples"), (1, 2, 6, "vae"),
+        (6, 0, 7, "images"),
+    ):  # fmt: skip
+        ui.link(origin, slot, target, name)

@@ -21,12 +21,14 @@ from witness.errors import (
 from witness.transport.http import HttpClient
 
 
+@pytest.mark.integration
 def test_json_get(http: HttpClient) -> None:
     stats = http.request_json("GET", "/system_stats")
     assert stats["system"]["comfyui_version"] == "0.3.75"
     assert stats["devices"][0]["type"] == "cpu"
 
 
+@pytest.mark.integration
 def test_api_prefix_applies_except_internal(http: HttpClient) -> None:
     assert http.request_json("GET", "/features", api=True)["max_upload_size"] > 0
     assert http.request_json("GET", "/features", api=False)["max_upload_size"] > 0
@@ -35,6 +37,7 @@ def test_api_prefix_applies_except_internal(http: HttpClient) -> None:
         http.request("GET", "/internal/folder_paths", api=True)
 
 
+@pytest.mark.integration
 def test_404(http: HttpClient) -> None:
     with pytest.raises(NotFoundError) as info:
         http.request("GET", "/models/no_such_folder")
@@ -43,6 +46,7 @@ def test_404(http: HttpClient) -> None:
     assert "404" in str(info.value)
 
 
+@pytest.mark.integration
 def test_400_with_json_body(http: HttpClient) -> None:
     prompt = {
         "1": {
@@ -61,6 +65,7 @@ def test_400_with_json_body(http: HttpClient) -> None:
     assert "Prompt outputs failed validation" in str(err)
 
 
+@pytest.mark.integration
 def test_413_over_the_max_upload_size(http: HttpClient) -> None:
     limit = http.request_json("GET", "/features")["max_upload_size"]
     body = b"\0" * (limit + 1024)
@@ -74,6 +79,7 @@ def test_413_over_the_max_upload_size(http: HttpClient) -> None:
     assert info.value.limit == limit
 
 
+@pytest.mark.integration
 def test_streamed_download(http: HttpClient, tmp_path: Path) -> None:
     name = f"witness-dl-{uuid.uuid4().hex}.bin"
     payload = bytes(range(256)) * 2000
@@ -99,6 +105,7 @@ def test_connection_error_on_closed_port() -> None:
     assert "cannot reach" in str(info.value)
 
 
+@pytest.mark.integration
 def test_read_timeout_against_real_server(http: HttpClient) -> None:
     # /object_info rescans model folders and serialises ~700 KB: never done in 1 ms.
     with pytest.raises(RequestTimeoutError) as info:

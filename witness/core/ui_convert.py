@@ -27,12 +27,24 @@ browser, from the node definitions of ``GET /object_info``:
   ``/* */`` comments stripped and each ``{a|b|c}`` replaced by one option, exactly as the
   frontend's ``processDynamicPrompt`` does. The choice is reproducible: with ``seed=None`` the
   first option is taken, with an integer seed a seeded generator picks.
+* **Text replacements.** The ``filename_prefix`` of the save nodes (``SaveImage``,
+  ``SaveVideo``, ... :data:`~witness.core.text_replacements.SAVE_NODE_TYPES`, the frontend's
+  ``Comfy.SaveImageExtraOutput`` extension) has its ``%Node.widget%`` and ``%date:...%`` tokens
+  resolved, and so has the value of a ``PrimitiveNode`` whose property ``Run widget replace on
+  values`` is set, exactly as the frontend's ``applyTextReplacements`` does (see
+  :mod:`witness.core.text_replacements`). Nodes are searched over the whole graph, subgraphs
+  included, by their ``Node name for S&R`` property (which the frontend gives every node of a
+  server type except the save nodes, defaulting to the type), then by title (default: the
+  type's display name). Widget values seen by the lookup are the saved ones, with the values of
+  the ``PrimitiveNode`` linked to them applied. A ``filename_prefix`` that reaches an inner
+  node as the value of a subgraph instance's promoted widget is sent as written, as the
+  frontend sends it. The moment of date tokens is ``now`` (default: the local time at
+  conversion; the frontend takes the browser's local time).
 
 Where frontend 1.32.9 is arguably wrong, the converter does what the workflow means instead: a
 ``PrimitiveNode`` feeding a widget through a ``Reroute`` keeps its value, each instance of a
 subgraph keeps its own widget values, and a ``PrimitiveNode`` feeding a subgraph input reaches the
-inner widget. ``%date:...%`` and ``%Node.widget%`` in text are left as written (the reference
-conversion kept them too).
+inner widget.
 
 Anything the converter cannot convert faithfully is a :class:`~witness.errors.UIConversionError`
 naming the nodes and types at fault: node types the server does not know (custom nodes it lacks),
@@ -46,8 +58,15 @@ import logging
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Final
 
+from witness.core.text_replacements import (
+    SAVE_NODE_TYPES,
+    ReplacementNode,
+    apply_text_replacements,
+    js_truthy,
+)
 from witness.errors import UIConversionError
 
 __all__ = ["is_ui_format", "process_dynamic_prompt", "ui_to_api"]
@@ -61,6 +80,21 @@ MODE_BYPASS: Final = 4
 
 # Node types that exist only in the frontend and are never sent.
 _VIRTUAL_TYPES: Final = frozenset({"Reroute", "Note", "MarkdownNote", "PrimitiveNode"})
+# Titles and widget names the frontend gives its own (virtual) node types.
+_VIRTUAL_TITLES: Final = {
+    "Reroute": "Reroute",
+    "Note": "Note",
+    "MarkdownNote": "Markdown Note",
+    "PrimitiveNode": "Primitive",
+}
+_VIRTUAL_WIDGETS: Final[Mapping[str, tuple[str, ...]]] = {
+    "PrimitiveNode": ("value", "control_after_generate", "control_filter_list"),
+    "Note": ("text",),
+    "MarkdownNote": ("text",),
+}
+_SR_PROPERTY: Final = "Node name for S&R"
+_REPLACE_PROPERTY: Final = "Run widget replace on values"  # a PrimitiveNode property
+_FILENAME_PREFIX: Final = "filename_prefix"
 # Ids of the input and output pseudo-nodes inside a subgraph definition.
 _SUBGRAPH_INPUT_NODE: Final = "-10"
 _SUBGRAPH_OUTPUT_NODE: Final = "-20"
@@ -140,6 +174,7 @@ def ui_to_api(
     object_info: Mapping[str, Json],
     *,
     seed: int | None = None,
+    now: datetime | None = None,
 ) -> dict[str, dict[str, Json]]:
     """Convert a UI-format workflow into the API-format prompt the frontend would queue.
 
@@ -151,6 +186,8 @@ def ui_to_api(
         object_info: The server's node definitions, as returned by ``GET /object_info``.
         seed: Seed for resolving dynamic prompts (``{a|b}``); ``None`` picks the first option
             of every group, an integer makes a reproducible random choice.
+        now: The moment ``%date:...%`` tokens format (its fields are used as local time);
+            ``None`` takes ``datetime.now()`` once for the whole conversion.
 
     Returns:
         ``{node_id: {"inputs": {...}, "class_type": str, "_meta": {"title": str}}}``; inner
@@ -158,7 +195,9 @@ def ui_to_api(
 
     Raises:
         UIConversionError: The workflow is not UI format, uses node types ``object_info`` does
-            not define, has a malformed or dangling link, a recursive subgraph or a link cycle.
+            not define, has a malformed or dangling link, a recursive subgraph or a link cycle,
+            or a text replacement would fail in the frontend too (a ``filename_prefix`` or a
+            replacing ``PrimitiveNode`` value that is not text).
     """
     if not is_ui_format(workflow):
         raise UIConversionError(
@@ -169,7 +208,8 @@ def ui_to_api(
     random_fn: Callable[[], float] | None = None
     if seed is not None:
         random_fn = random.Random(seed).random  # noqa: S311 - reproducible choice, not crypto
-    return _Converter(workflow, object_info, random_fn).convert()
+    moment = now if now is not None else datetime.now()
+    return _Converter(workflow, object_info, random_fn, moment).convert()
 
 
 # --------------------------------------------------------------------------------------------
@@ -407,6 +447,7 @@ class _Node:
     type: str
     mode: int
     title: str | None
+    saved_title: str | None  # the saved title as is ("" too); None when not saved
     inputs: list[_Slot]
     outputs: list[str]
     widgets_values: Json
@@ -502,6 +543,7 @@ def _parse_node(raw: Json, where: str) -> _Node:
         type=node_type,
         mode=mode if isinstance(mode, int) and not isinstance(mode, bool) else MODE_ALWAYS,
         title=title if isinstance(title, str) and title else None,
+        saved_title=title if isinstance(title, str) else None,
         inputs=inputs,
         outputs=outputs,
         widgets_values=raw.get("widgets_values"),
@@ -576,6 +618,7 @@ class _Resolved:
     origin_slot: int = -1
     has_value: bool = False
     value: Json = None
+    from_primitive: bool = False  # the value is a PrimitiveNode's (not a promoted widget's)
 
 
 _NO_VALUE: Final = object()
@@ -587,9 +630,13 @@ class _Converter:
         workflow: Mapping[str, Json],
         object_info: Mapping[str, Json],
         random_fn: Callable[[], float] | None,
+        now: datetime,
     ) -> None:
         self.object_info = object_info
         self.random_fn = random_fn
+        self.now = now
+        self.replacement_nodes: list[ReplacementNode] | None = None
+        self.replacing: set[tuple[str, str]] = set()  # primitives whose replacement runs
         self.types: dict[str, _NodeType | None] = {}
         self.definitions: dict[str, Mapping[str, Json]] = {}
         _collect_definitions(workflow, self.definitions)
@@ -849,9 +896,12 @@ class _Converter:
             raise self.error(ex, "unknown node type")
         inputs: dict[str, Json] = {}
         dynamic = {n for n, s in node_type.inputs.items() if s[1].get("dynamicPrompts")}
+        replaced = _FILENAME_PREFIX if ex.node.type in SAVE_NODE_TYPES else None
         for name, stored in self.widget_values(ex).items():
             override = self.inner_override(ex, name)
             value = stored if override is _NO_VALUE else override
+            if name == replaced:
+                value = self.replace_text(ex, name, value)
             inputs[name] = self.final_value(value, name in dynamic)
         for index, slot in enumerate(ex.slots):
             if slot.link is None:
@@ -860,7 +910,10 @@ class _Converter:
             if resolved is None:
                 continue
             if resolved.has_value:
-                inputs[slot.name] = self.final_value(resolved.value, slot.name in dynamic)
+                value = resolved.value
+                if slot.name == replaced and resolved.from_primitive:
+                    value = self.replace_text(ex, slot.name, value)
+                inputs[slot.name] = self.final_value(value, slot.name in dynamic)
                 continue
             inputs[slot.name] = [resolved.origin_id, resolved.origin_slot]
         title = ex.node.title or node_type.display_name
@@ -977,11 +1030,135 @@ class _Converter:
         return None
 
     def primitive_value(self, ex: _Exec) -> _Resolved | None:
-        stored = ex.node.widgets_values
-        value = _stored_value(stored, 0, "value")
+        value = self.primitive_sent_value(ex.graph, ex.node)
         if value is _NO_VALUE:
             return None
-        return _Resolved(has_value=True, value=value)
+        return _Resolved(has_value=True, value=value, from_primitive=True)
+
+    def primitive_sent_value(self, graph: _Graph, node: _Node) -> Json:
+        """What a ``PrimitiveNode`` copies into its widgets (``PrimitiveNode.applyToGraph``).
+
+        With the property ``Run widget replace on values`` set, a truthy value goes through
+        ``applyTextReplacements`` first (inside its own replacement the lookup sees the
+        primitive's saved value).
+        """
+        value = _stored_value(node.widgets_values, 0, "value")
+        key = (graph.key, node.id)
+        if (
+            value is _NO_VALUE
+            or not js_truthy(value)
+            or not js_truthy(node.properties.get(_REPLACE_PROPERTY))
+            or key in self.replacing
+        ):
+            return value
+        if not isinstance(value, str):
+            raise UIConversionError(
+                f"node {node.id} (PrimitiveNode): {_REPLACE_PROPERTY!r} is set but its value "
+                f"{value!r} is not text (the frontend fails to queue this workflow too)",
+                node_ids=(node.id,),
+                class_types=(node.type,),
+            )
+        self.replacing.add(key)
+        try:
+            return apply_text_replacements(value, self.all_nodes(), self.now)
+        finally:
+            self.replacing.discard(key)
+
+    # ---- text replacements ----------------------------------------------------------------
+
+    def replace_text(self, ex: _Exec, name: str, value: Json) -> str:
+        """Resolve the ``%...%`` tokens of a save node's ``filename_prefix``."""
+        if not isinstance(value, str):
+            raise self.error(
+                ex,
+                f"{name} is {value!r}, not text (the frontend fails to queue this workflow too)",
+            )
+        return apply_text_replacements(value, self.all_nodes(), self.now)
+
+    def all_nodes(self) -> list[ReplacementNode]:
+        """Every node in the frontend's ``collectAllNodes`` order (subgraph contents first)."""
+        if self.replacement_nodes is None:
+            nodes: list[ReplacementNode] = []
+            self._collect_nodes(self.root, nodes, ())
+            self.replacement_nodes = nodes
+        return self.replacement_nodes
+
+    def _collect_nodes(
+        self, graph: _Graph, into: list[ReplacementNode], stack: tuple[str, ...]
+    ) -> None:
+        for node in graph.nodes.values():
+            if node.type in self.definitions:
+                if node.type in stack:
+                    raise UIConversionError(
+                        f"subgraph {node.type!r} contains itself (node {node.id})",
+                        node_ids=(node.id,),
+                        class_types=(node.type,),
+                    )
+                self._collect_nodes(self.subgraph(node.type), into, (*stack, node.type))
+            into.append(self.replacement_node(graph, node))
+
+    def replacement_node(self, graph: _Graph, node: _Node) -> ReplacementNode:
+        node_type = self.node_type(node.type)
+        if _SR_PROPERTY in node.properties:
+            search_name = node.properties[_SR_PROPERTY]
+        elif node_type is not None and node.type not in SAVE_NODE_TYPES:
+            search_name = node.type  # added by Comfy.SaveImageExtraOutput at node creation
+        else:
+            search_name = None
+        if node.saved_title is not None:
+            title = node.saved_title
+        elif node.type in self.definitions:
+            title = self.subgraph(node.type).name
+        elif node_type is not None:
+            title = node_type.display_name
+        else:
+            title = _VIRTUAL_TITLES.get(node.type, node.type)
+        return ReplacementNode(search_name, title, lambda: self.lookup_widgets(graph, node))
+
+    def lookup_widgets(self, graph: _Graph, node: _Node) -> dict[str, Json]:
+        """A node's widget values by name as the lookup sees them (after ``applyToGraph``)."""
+        values: dict[str, Json] = {}
+        stored = node.widgets_values
+        node_type = self.node_type(node.type)
+        if node.type in self.definitions:
+            instance = _Exec(id=node.id, node=node, graph=graph, path=(), parent=None)
+            instance.subgraph = self.subgraph(node.type)
+            self.promote_widgets(instance)
+            return dict(instance.promoted)
+        if node_type is None:
+            for index, name in enumerate(_VIRTUAL_WIDGETS.get(node.type, ())):
+                value = _stored_value(stored, index, name)
+                if value is not _NO_VALUE:
+                    values[name] = value
+            if node.type == "PrimitiveNode" and "value" in values:
+                values["value"] = self.primitive_sent_value(graph, node)
+            return values
+        index = -1
+        for widget in node_type.widgets:
+            if widget.kind != _UNSTORED:
+                index += 1
+            value = (
+                _NO_VALUE if widget.kind == _UNSTORED else _stored_value(stored, index, widget.name)
+            )
+            if value is _NO_VALUE:
+                if widget.spec is not None:
+                    value = _widget_default(widget.spec)
+                elif widget.kind in (_FIXED, _UNSTORED):
+                    value = widget.fixed
+                elif widget.name == "control_after_generate":
+                    value = "randomize"  # the frontend's default control mode
+                else:
+                    continue
+            values.setdefault(widget.name, value)
+        for slot in node.inputs:
+            link = graph.links.get(slot.link) if slot.link is not None else None
+            origin = graph.nodes.get(link.origin_id) if link is not None else None
+            if origin is None or origin.type != "PrimitiveNode" or slot.widget not in values:
+                continue
+            value = self.primitive_sent_value(graph, origin)
+            if value is not _NO_VALUE:
+                values[slot.widget] = value
+        return values
 
     def bypass_slot(self, ex: _Exec, slot: int, want: str) -> int:
         """The input a bypassed node passes through to output ``slot`` (frontend rules)."""
