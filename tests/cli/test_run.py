@@ -11,6 +11,7 @@ import signal
 import subprocess
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -253,3 +254,66 @@ def test_ctrl_c_cancels_the_prompt_on_the_server(
         entry = kit.history.get(prompt_id)
     assert entry is not None
     assert entry.interrupted
+
+
+def txt2img_ui(prefix: str, seed: int) -> dict[str, Any]:
+    """The tiny-checkpoint text-to-image graph in UI format, as the browser exports it."""
+    graph = UIGraph()
+    graph.node(
+        1,
+        "CheckpointLoaderSimple",
+        outputs=["MODEL", "CLIP", "VAE"],
+        widgets=["witness-tiny-sd15.safetensors"],
+    )
+    graph.node(
+        2,
+        "CLIPTextEncode",
+        inputs=[("clip", "CLIP")],
+        outputs=["CONDITIONING"],
+        widgets=["a lighthouse"],
+        title="$prompt.text",
+    )
+    graph.node(
+        3, "CLIPTextEncode", inputs=[("clip", "CLIP")], outputs=["CONDITIONING"], widgets=["blurry"]
+    )
+    graph.node(4, "EmptyLatentImage", outputs=["LATENT"], widgets=[64, 64, 1])
+    graph.node(
+        5,
+        "KSampler",
+        outputs=["LATENT"],
+        inputs=[
+            ("model", "MODEL"),
+            ("positive", "CONDITIONING"),
+            ("negative", "CONDITIONING"),
+            ("latent_image", "LATENT"),
+        ],
+        widgets=[seed, "fixed", 2, 7.0, "euler", "normal", 1.0],
+        title="Sampler, $steps",
+    )
+    graph.node(6, "VAEDecode", inputs=[("samples", "LATENT"), ("vae", "VAE")], outputs=["IMAGE"])
+    graph.node(7, "SaveImage", inputs=[("images", "IMAGE")], widgets=[prefix],
+               title="$output.image")  # fmt: skip
+    for origin, slot, target, name in [
+        (1, 0, 5, "model"), (1, 1, 2, "clip"), (1, 1, 3, "clip"), (2, 0, 5, "positive"),
+        (3, 0, 5, "negative"), (4, 0, 5, "latent_image"), (5, 0, 6, "samples"), (1, 2, 6, "vae"),
+        (6, 0, 7, "images"),
+    ]:  # fmt: skip
+        graph.link(origin, slot, target, name)
+    return graph.workflow()
+
+
+def test_ui_workflow_widget_text_replacements_in_filename_prefix(
+    witness_cli: WitnessCli, tmp_path: Path
+) -> None:
+    seed = random.randrange(10**6, 10**7)
+    write_json(tmp_path / "ui.json", txt2img_ui("cli_%KSampler.seed%_%date:yyyy-MM-dd%", seed))
+    before = datetime.now().strftime("%Y-%m-%d")
+    run = witness_cli("--json", "run", "ui.json", "-p", "prompt=a red fox", "-p", "steps=1",
+                      "--out", "out", timeout=300)  # fmt: skip
+    after = datetime.now().strftime("%Y-%m-%d")
+    assert run.returncode == 0, run.stderr
+    (item,) = run.record()["files"]
+    names = {f"cli_{seed}_{day}_00001_.png" for day in (before, after)}
+    assert item["filename"] in names
+    assert Path(item["path"]).name in names
+    assert png_size((tmp_path / item["path"]).read_bytes()) == (64, 64)
