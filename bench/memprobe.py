@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 from witness.api_clients.file_client import FileClient  # noqa: E402
 from witness.api_clients.types import FileRef  # noqa: E402
 from witness.config.settings import Settings  # noqa: E402
-from witness.utils.http_client import HttpClient  # noqa: E402
+from witness.transport.http import HttpClient  # noqa: E402
 
 
 def _status_kb(field: str) -> int:

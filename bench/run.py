@@ -312,7 +312,7 @@ def bench_memory(url: str, runs: int, size_mb: int = 200) -> dict[str, Any]:
     from witness.api_clients.file_client import FileClient
     from witness.config.settings import Settings
     from witness.errors import PayloadTooLargeError
-    from witness.utils.http_client import HttpClient
+    from witness.transport.http import HttpClient
 
     size = size_mb * 1024 * 1024
     name = f"witness-bench-{size_mb}mib.bin"
@@ -441,7 +441,7 @@ def bench_websocket(runs: int, events: int) -> dict[str, Any]:
         decode_text,
     )
     from witness.config.settings import Settings
-    from witness.utils.http_client import HttpClient
+    from witness.transport.http import HttpClient
 
     rates: list[float] = []
     checks: list[dict[str, int]] = []

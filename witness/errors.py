@@ -83,6 +83,9 @@ __all__ = [
     "UploadError",
     "WaitTimeoutError",
     "WebSocketError",
+    "WebSocketHandshakeError",
+    "WebSocketTimeoutError",
+    "WebSocketUnavailableError",
     "WitnessError",
     "WitnessTimeoutError",
     "WorkflowError",
@@ -91,6 +94,7 @@ __all__ = [
     "WorkflowValidationError",
     "error_class_for_status",
     "parse_node_errors",
+    "websocket_handshake_class",
 ]
 
 
@@ -520,7 +524,84 @@ class DownloadTooLargeError(TransportError):
 
 
 class WebSocketError(TransportError):
-    """The websocket could not be opened, or broke and could not be re-opened."""
+    """The websocket could not be opened, or broke and could not be re-opened.
+
+    Opening failures are raised as the subclass that says what happened, each also the error
+    the same failure is over HTTP: :class:`WebSocketUnavailableError` (a
+    :class:`ServerUnavailableError`), :class:`WebSocketTimeoutError` (a
+    :class:`RequestTimeoutError`) and :class:`WebSocketHandshakeError` (the
+    :class:`ApiError` subclass of the upgrade's HTTP status).
+    """
+
+
+class WebSocketUnavailableError(WebSocketError, ServerUnavailableError):
+    """The websocket's server could not be reached (refused, DNS, TLS, reset), exactly as
+    :class:`ServerUnavailableError` over HTTP (``except ServerUnavailableError`` catches it)."""
+
+
+class WebSocketTimeoutError(WebSocketError, RequestTimeoutError):
+    """The websocket did not connect (``phase="connect"``) or its upgrade was not answered
+    (``phase="read"``) in time; a :class:`RequestTimeoutError` as over HTTP."""
+
+
+class WebSocketHandshakeError(WebSocketError):
+    """The websocket upgrade (``GET /ws``) was answered with an HTTP error status.
+
+    Each instance is also the :class:`ApiError` subclass of its status (a 403 is a
+    :class:`ForbiddenError`, a 401 an :class:`UnauthorizedError`, a 5xx a
+    :class:`ServerError`...), with the same fields as over HTTP; see
+    :func:`websocket_handshake_class`.
+
+    Attributes:
+        status: The HTTP status of the upgrade answer.
+        server_message: The server's explanation from the answer's body, when it sent one.
+        body: The decoded JSON body, else the (truncated) text.
+    """
+
+    _HINTS: Mapping[int, str] = {
+        401: "authentication required",
+        403: "forbidden: the server's origin check or an auth proxy refused it",
+        404: "no websocket at this path",
+    }
+
+    def __init__(
+        self, *, status: int, method: str, url: str, server_message: str = "", body: Any = None
+    ) -> None:
+        self.status = status
+        self.server_message = server_message
+        self.body = body
+        self.method = method
+        self.url = url
+        self.sent = True
+        # Not TransportError.__init__: in the per-status classes the MRO continues with the
+        # ApiError side, whose constructor takes keywords only.
+        WitnessError.__init__(self, self._format_handshake(url))
+
+    def _format_handshake(self, url: str) -> str:
+        hint = self._HINTS.get(self.status) or ("server error" if self.status >= 500 else "")
+        text = f"cannot open the websocket: HTTP {self.status}" + (f" ({hint})" if hint else "")
+        if self.server_message:
+            text += f": {self.server_message}"
+        return f"{text} [{url}]"
+
+
+_HANDSHAKE_CLASSES: dict[type[ApiError], type[ApiError]] = {}
+
+
+def websocket_handshake_class(cls: type[ApiError]) -> type[ApiError]:
+    """The class of a websocket upgrade refused with the status of ``cls``: a subclass of
+    both :class:`WebSocketHandshakeError` and ``cls`` (made once per class)."""
+    if cls is PayloadTooLargeError:
+        cls = ApiError  # its size fields do not apply to an upgrade request
+    made = _HANDSHAKE_CLASSES.get(cls)
+    if made is None:
+        made = type(
+            f"WebSocket{cls.__name__}",
+            (WebSocketHandshakeError, cls),
+            {"__module__": __name__, "__doc__": f"{cls.__name__} at the websocket upgrade."},
+        )
+        _HANDSHAKE_CLASSES[cls] = made
+    return made
 
 
 class WorkflowError(WitnessError):
@@ -737,7 +818,7 @@ class RunningHubError(WitnessError):
 
 
 # -- RunningHub error codes ------------------------------------------------------------------
-# witness.api_clients.runninghub_client maps every documented code to one of these classes
+# witness.runninghub.errors maps every documented code to one of these classes
 # (its RUNNINGHUB_ERROR_CODES table); ``code`` keeps the exact number.
 
 

@@ -47,8 +47,24 @@ from witness.api_clients.ws_events import (
     decode_text,
 )
 from witness.config.settings import Settings
-from witness.errors import InvalidArgumentError, WaitTimeoutError, WebSocketError
+from witness.errors import (
+    ApiError,
+    ForbiddenError,
+    InvalidArgumentError,
+    NotFoundError,
+    RequestTimeoutError,
+    ServerError,
+    ServerUnavailableError,
+    UnauthorizedError,
+    WaitTimeoutError,
+    WebSocketError,
+    WebSocketHandshakeError,
+    WebSocketTimeoutError,
+    WebSocketUnavailableError,
+)
+from witness.transport.deadline import Deadline
 from witness.transport.http import HttpClient
+from witness.transport.retry import RetryPolicy
 
 PNG_MAGIC = bytes.fromhex("89504e470d0a1a0a")
 RUN_TIMEOUT = 60.0
@@ -251,6 +267,13 @@ def test_connect_failure_names_redacted_url() -> None:
         before = set(threading.enumerate())
         with pytest.raises(WebSocketError) as info:
             client.connect(timeout=2)
+        # A refused websocket is a ServerUnavailableError, as a refused HTTP request is.
+        assert isinstance(info.value, ServerUnavailableError)
+        assert isinstance(info.value, WebSocketUnavailableError)
+        assert info.value.sent is False
+        with pytest.raises(ServerUnavailableError) as over_http:
+            http.request("GET", "/queue", retry=RetryPolicy(retries=0))
+        assert over_http.value.sent is False
         message = str(info.value)
         assert "connection refused" in message
         assert f"ws://127.0.0.1:{port}/ws?" in message
@@ -270,9 +293,12 @@ def test_mismatching_origin_is_refused_with_403(comfy_url: str) -> None:
     settings = Settings(api_url=comfy_url, headers={"Origin": "http://evil.example"})
     with HttpClient(settings) as http:
         client = WebSocketClient(http)
-        with pytest.raises(WebSocketError, match="HTTP 403"):
+        with pytest.raises(WebSocketError, match="HTTP 403") as caught:
             client.connect(timeout=5)
         client.close()
+    # The same class and fields as a 403 over HTTP.
+    assert isinstance(caught.value, ForbiddenError)
+    assert caught.value.status == 403
 
 
 @pytest.mark.integration
@@ -786,22 +812,26 @@ class SilentServer:
                 data += chunk
             request = data.decode("latin-1")
             self.requests.append(request)
-            key = next(
-                line.split(":", 1)[1].strip()
-                for line in request.split("\r\n")
-                if line.lower().startswith("sec-websocket-key:")
-            )
-            accept = base64.b64encode(
-                hashlib.sha1(  # noqa: S324 - mandated by RFC 6455
-                    (key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()
-                ).digest()
-            ).decode()
-            conn.sendall(
-                (
-                    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                    f"Connection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
-                ).encode()
-            )
+            self._respond(conn, request)
+
+    def _respond(self, conn: socket.socket, request: str) -> None:
+        """Accept the upgrade (then stay silent)."""
+        key = next(
+            line.split(":", 1)[1].strip()
+            for line in request.split("\r\n")
+            if line.lower().startswith("sec-websocket-key:")
+        )
+        accept = base64.b64encode(
+            hashlib.sha1(  # noqa: S324 - mandated by RFC 6455
+                (key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()
+            ).digest()
+        ).decode()
+        conn.sendall(
+            (
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+            ).encode()
+        )
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
@@ -944,3 +974,78 @@ def test_attribution_of_id_less_events(http: HttpClient) -> None:
     assert mine.finished
     assert "p1" not in client.tracked()
     client.close()
+
+
+# -- the handshake maps failures like HTTP does ---------------------------------------------
+
+
+class StatusServer(SilentServer):
+    """Answers every websocket upgrade with one HTTP error status and a JSON body."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        self.status = status
+        self.reason = reason
+        super().__init__()
+
+    def _respond(self, conn: socket.socket, request: str) -> None:
+        body = json.dumps({"error": f"{self.reason} from the proxy"}).encode()
+        conn.sendall(
+            (
+                f"HTTP/1.1 {self.status} {self.reason}\r\n"
+                "Content-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+            ).encode()
+            + body
+        )
+        conn.close()
+
+
+@pytest.mark.parametrize(
+    ("status", "reason", "cls"),
+    [
+        (401, "Unauthorized", UnauthorizedError),
+        (403, "Forbidden", ForbiddenError),
+        (404, "Not Found", NotFoundError),
+        (502, "Bad Gateway", ServerError),
+    ],
+)
+def test_handshake_statuses_map_like_http(status: int, reason: str, cls: type[ApiError]) -> None:
+    server = StatusServer(status, reason)
+    try:
+        settings = Settings(api_url=f"http://127.0.0.1:{server.port}", api_key="sekrit-api-key")
+        with HttpClient(settings) as http:
+            client = WebSocketClient(http, reconnect=False)
+            with pytest.raises(cls) as caught:
+                client.connect(timeout=5)
+            client.close()
+            # The same class and fields as the HTTP path gives for that status.
+            with pytest.raises(cls) as over_http:
+                http.request("GET", "/ws")
+    finally:
+        server.close()
+    error = caught.value
+    assert isinstance(error, WebSocketError)
+    assert isinstance(error, WebSocketHandshakeError)
+    assert error.status == status == over_http.value.status
+    assert error.server_message == f"{reason} from the proxy" == over_http.value.server_message
+    assert error.method == "GET"
+    assert f"HTTP {status}" in str(error)
+    assert "sekrit" not in str(error)
+
+
+def test_the_deadline_clamps_the_websocket_connect() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))  # accepts TCP, never upgrades
+    try:
+        settings = Settings(api_url=f"http://127.0.0.1:{listener.getsockname()[1]}")
+        with HttpClient(settings) as http:
+            client = WebSocketClient(http, reconnect=False)
+            started = time.monotonic()
+            with pytest.raises(RequestTimeoutError) as caught:
+                client.connect(timeout=30, deadline=Deadline.after(0.5))
+            elapsed = time.monotonic() - started
+            client.close()
+    finally:
+        listener.close()
+    assert elapsed < 2.0
+    assert isinstance(caught.value, WebSocketTimeoutError)
+    assert caught.value.timeout <= 0.5

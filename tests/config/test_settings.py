@@ -193,7 +193,8 @@ def test_import_has_no_side_effects(tmp_path: Path) -> None:
     """Importing witness reads no environment and no .env file, and configures no logging."""
     (tmp_path / ".env").write_text("COMFYUI_TIMEOUT=not-a-number\n")
     code = (
-        "import logging, os, witness, witness.config.settings, witness.utils.http_client;"
+        "import logging, os, witness, witness.config.settings, witness.utils.http_client, "
+        "witness.transport.http, witness.runninghub;"
         "assert not logging.getLogger().handlers;"
         "assert 'COMFYUI_TIMEOUT' not in os.environ;"
         "print('ok')"

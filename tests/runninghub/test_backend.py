@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import warnings
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -161,20 +161,44 @@ def test_transport_errors_join_the_one_tree() -> None:
     assert lost.method == "POST"
 
 
-def test_old_import_paths_still_work() -> None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        from witness.api_clients.runninghub_client import RunningHubClient as OldClient
-        from witness.config.settings import RunningHubSettings as OldSettings
-        from witness.core.runninghub import RunningHubExecutor
-        from witness.core.runninghub import RunningHubProgress as OldProgress
-    import witness
-    from witness.runninghub import RunningHubClient
-    from witness.runninghub import RunningHubExecutor as NewExecutor
+def test_old_import_paths_still_work_and_warn() -> None:
+    import importlib
+    import warnings
 
-    assert OldClient is RunningHubClient
+    import witness
+    from witness.runninghub import RunningHubClient, RunningHubExecutor
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import witness.api_clients.runninghub_client as old_client
+        import witness.core.runninghub as old_core
+
+    for module in (old_client, old_core):
+        with pytest.warns(DeprecationWarning, match="witness.runninghub"):
+            importlib.reload(module)
+    with pytest.warns(DeprecationWarning, match=r"witness\.runninghub\.settings"):
+        from witness.config.settings import RunningHubSettings as OldSettings
+    assert old_client.RunningHubClient is RunningHubClient
     assert OldSettings is RunningHubSettings
-    assert OldProgress is RunningHubProgress
-    assert RunningHubExecutor is NewExecutor
+    assert old_core.RunningHubProgress is RunningHubProgress
+    assert old_core.RunningHubExecutor is RunningHubExecutor
     assert witness.RunningHubSettings is RunningHubSettings
     assert witness.RunningHubBackend is RunningHubBackend
+
+
+def test_the_deadline_clamps_a_slow_create_which_is_not_resent(
+    rh_emulator: RunningHubEmulator, rh_settings: RunningHubSettings
+) -> None:
+    backend = RunningHubBackend(rh_settings.with_overrides(request_timeout=30.0))
+    try:
+        deadline = Deadline.after(5)
+        prepared = prepare(backend, {"prompt": "x"}, deadline)
+        rh_emulator.inject(CREATE, "slow", delay=3.0, after=True)
+        started = time.monotonic()
+        with pytest.raises(RunningHubCreateUnconfirmedError) as caught:
+            backend.submit(prepared, Deadline.after(0.5))
+        assert time.monotonic() - started < 2.0
+    finally:
+        backend.close()
+    assert caught.value.sent is True
+    assert rh_emulator.count(CREATE) == 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import logging
 import socket
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import pytest
 from tests.runninghub import conftest as rh
 from tests.runninghub.conftest import APP_ID, TEXT_TO_IMAGE, WORKFLOW_ID
 from tests.runninghub_emulator import EmuOutput, RunningHubEmulator, png_bytes
+from tests.transport.conftest import Recorder, http_server
 from witness.errors import (
     InvalidArgumentError,
     RunningHubAuthError,
@@ -45,6 +47,7 @@ rh_emulator = rh.rh_emulator
 rh_key = rh.rh_key
 rh_settings = rh.rh_settings
 rh_client = rh.rh_client
+__all__ = ["http_server"]  # a fixture used here
 
 CREATE = "/task/openapi/create"
 STATUS = "/task/openapi/status"
@@ -529,3 +532,15 @@ def test_closed_client_sends_nothing(
         rh_client.create_task(WORKFLOW_ID, [])
     assert not isinstance(caught.value, RunningHubCreateUnconfirmedError)
     assert rh_emulator.count(CREATE) == 0
+
+
+def test_the_key_never_follows_a_redirect(http_server: Callable[[], Recorder]) -> None:
+    """A 307 keeps the body (and the key in it): RunningHub never redirects, so none is
+    followed."""
+    api, elsewhere = http_server(), http_server()
+    api.routes[STATUS] = (307, {"Location": f"{elsewhere.url}/steal"}, b"")
+    settings = RunningHubSettings(api_key="k" * 32, base_url=api.url, retry_count=0)
+    with RunningHubClient(settings) as client, pytest.raises(RunningHubTransportError):
+        client.task_status("1")
+    assert b"k" * 32 in api.bodies[-1]
+    assert not elsewhere.seen

@@ -7,6 +7,8 @@ from :mod:`witness.runninghub.client`, :mod:`witness.runninghub.types` and
 
 from __future__ import annotations
 
+import warnings
+
 from witness.runninghub.client import RunningHubClient
 from witness.runninghub.errors import RUNNINGHUB_ERROR_CODES, error_for_code
 from witness.runninghub.types import (
@@ -39,3 +41,9 @@ __all__ = [
     "error_for_code",
     "field_value",
 ]
+
+warnings.warn(
+    f"{__name__} is deprecated; import from witness.runninghub",
+    DeprecationWarning,
+    stacklevel=2,
+)

@@ -32,10 +32,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
-import random
 import socket
-import ssl
 import threading
 import time
 import uuid
@@ -48,7 +45,6 @@ from urllib.parse import urlencode
 
 import websocket
 
-from witness._version import __version__
 from witness.api_clients.ws_events import (
     BINARY_PREVIEW_IMAGE,
     ConnectionEvent,
@@ -69,8 +65,11 @@ from witness.api_clients.ws_events import (
     decode_binary,
     decode_text,
 )
-from witness.errors import InvalidArgumentError, WaitTimeoutError, WebSocketError
+from witness.errors import InvalidArgumentError, WaitTimeoutError, WebSocketError, WitnessError
+from witness.transport.deadline import Deadline, current_deadline
+from witness.transport.errors import websocket_error
 from witness.transport.http import HttpClient
+from witness.transport.retry import RetryPolicy
 from witness.utils.redact import redact_url, scrub_exception
 
 __all__ = ["Outcome", "PromptEvents", "Subscription", "WebSocketClient"]
@@ -403,12 +402,18 @@ class WebSocketClient:
         self.reconnect_delay = reconnect_delay
         self.max_reconnect_delay = max_reconnect_delay
         self.handshake_timeout = handshake_timeout
+        self._backoff = RetryPolicy(
+            retries=max_reconnect_attempts or 0,
+            backoff=reconnect_delay,
+            max_backoff=max_reconnect_delay,
+            jitter=0.5,
+        )
 
         settings = http.settings
         query = {**settings.query_params, "clientId": self.client_id}
         self._url = settings.websocket_url + "?" + urlencode(query)
         self.url = redact_url(self._url, settings.secrets)
-        self._sslopt = _ssl_options(settings.verify)
+        self._sslopt = http.tls_options()
 
         self._lock = threading.RLock()
         self._state_changed = threading.Condition(self._lock)
@@ -474,7 +479,7 @@ class WebSocketClient:
 
     # -- connecting -----------------------------------------------------------------------
 
-    def connect(self, timeout: float | None = None) -> None:
+    def connect(self, timeout: float | None = None, *, deadline: Deadline | None = None) -> None:
         """Open the socket (``GET /ws?clientId=...``) and start the receive thread.
 
         Returns at once if the socket is already open. While the receive thread is
@@ -484,16 +489,25 @@ class WebSocketClient:
             timeout: Seconds for the connection (TCP, TLS, HTTP upgrade); the feature-flag
                 handshake then waits at most as long again (and at most
                 ``handshake_timeout``). Defaults to the settings' ``connect_timeout``.
+            deadline: The call's deadline (default: the active ``Deadline.scope()``):
+                ``timeout`` is clamped to the time left.
 
         Raises:
-            WebSocketError: The socket could not be opened within ``timeout`` (refused,
-                HTTP error such as 403 from the origin check or an auth proxy, TLS failure,
-                timeout), or the client is closed. The message carries the redacted URL.
+            WebSocketError: The socket could not be opened within ``timeout``, or the client
+                is closed. The message carries the redacted URL. The subclass says why, as
+                over HTTP: :class:`~witness.errors.WebSocketUnavailableError` (refused, DNS,
+                TLS: a ``ServerUnavailableError``), :class:`~witness.errors.WebSocketTimeoutError`
+                (a ``RequestTimeoutError``), or the handshake variant of the status's
+                ``ApiError`` (a 403 from the origin check or an auth proxy is a
+                ``ForbiddenError``).
         """
         if timeout is None:
             timeout = self.http.settings.connect_timeout
         _check_positive("timeout", timeout)
-        deadline = time.monotonic() + timeout
+        limit = deadline if deadline is not None else current_deadline()
+        if limit is not None:
+            timeout = limit.clamp(timeout) or timeout
+        until = time.monotonic() + timeout
         with self._lock:
             while True:
                 if self._closing.is_set() or self._state == "closed":
@@ -503,7 +517,7 @@ class WebSocketClient:
                 if self._thread is None and not self._connecting:
                     self._connecting = True
                     break
-                remaining = deadline - time.monotonic()
+                remaining = until - time.monotonic()
                 if remaining <= 0:
                     detail = f": {self._last_error}" if self._last_error else ""
                     raise self.error(f"websocket not connected within {timeout} s{detail}")
@@ -536,15 +550,17 @@ class WebSocketClient:
         # Let the receive thread hand the handshake's events (the connect event, status,
         # feature_flags) to the callbacks first, so that streams tracked from now on start
         # clean and callbacks always see them.
-        initial_done.wait(max(1.0, deadline - time.monotonic()))
+        initial_done.wait(max(1.0, until - time.monotonic()))
         logger.debug("websocket %s connected", self.url)
 
-    def ensure_connected(self, timeout: float | None = None) -> None:
+    def ensure_connected(
+        self, timeout: float | None = None, *, deadline: Deadline | None = None
+    ) -> None:
         """Make sure the socket is open: connect it, or wait for a reconnect in progress.
 
         Same as :meth:`connect`; the name says what a caller about to submit wants.
         """
-        self.connect(timeout)
+        self.connect(timeout, deadline=deadline)
 
     def reconnect_now(self) -> None:
         """Drop the current socket so the receive thread opens a new one (a reconnect).
@@ -719,12 +735,7 @@ class WebSocketClient:
     # -- socket ---------------------------------------------------------------------------
 
     def _headers(self) -> list[str]:
-        headers = {"User-Agent": f"witness/{__version__}", **self.http.auth_headers()}
-        return [f"{name}: {value}" for name, value in headers.items()]
-
-    def _cookie(self) -> str | None:
-        cookies = self.http.settings.cookies
-        return "; ".join(f"{k}={v}" for k, v in cookies.items()) or None
+        return [f"{name}: {value}" for name, value in self.http.handshake_headers().items()]
 
     def _open(
         self, timeout: float, *, require_features: bool
@@ -743,24 +754,14 @@ class WebSocketClient:
             ws.connect(  # type: ignore[no-untyped-call]
                 self._url,
                 header=self._headers(),
-                cookie=self._cookie(),
+                cookie=self.http.cookie_header(),
                 suppress_origin=True,
                 timeout=timeout,
             )
-        except websocket.WebSocketBadStatusException as exc:
-            status = getattr(exc, "status_code", None)
-            hint = {
-                401: " (authentication required)",
-                403: " (forbidden: the server's origin check or an auth proxy refused it)",
-                404: " (no websocket at this path)",
-            }.get(status or 0, "")
-            raise self._open_error(f"HTTP {status}{hint}", exc) from exc
-        except (websocket.WebSocketTimeoutException, TimeoutError) as exc:
-            raise self._open_error(f"timed out after {timeout} s", exc) from exc
-        except ConnectionRefusedError as exc:
-            raise self._open_error("connection refused", exc) from exc
         except (websocket.WebSocketException, OSError, ValueError) as exc:
-            raise self._open_error(_describe(exc), exc) from exc
+            scrub_exception(exc, self.http.settings.secrets)  # it is chained: keep it clean
+            error = websocket_error(exc, url=self.url, timeout=timeout, redact=self.http.redact)
+            raise self._failed(error, exc) from exc
         finally:
             if ws.sock is None:
                 with self._lock:
@@ -774,6 +775,12 @@ class WebSocketClient:
             with self._lock:
                 self._opening = None
         return ws, pending
+
+    def _failed(self, error: WitnessError, exc: BaseException) -> WitnessError:
+        """Remember why opening failed (the redacted message) and return ``error``."""
+        self._last_error = error.message
+        logger.debug("websocket %s: %s (%s)", self.url, error, self.http.redact(repr(exc)))
+        return error
 
     def _open_error(self, reason: str, exc: BaseException) -> WebSocketError:
         scrub_exception(exc, self.http.settings.secrets)  # it is chained: keep it clean
@@ -922,8 +929,7 @@ class WebSocketClient:
                         f"(last error: {self._last_error})"
                     ),
                 )
-            delay = min(self.max_reconnect_delay, self.reconnect_delay * 2 ** (attempt - 1))
-            delay *= 0.75 + random.random() / 2  # noqa: S311 - jitter, not cryptography
+            delay = self._backoff.delay(attempt - 1)
             self._set_state("reconnecting")
             self._dispatch(
                 ConnectionEvent(
@@ -1159,11 +1165,3 @@ def _describe(exc: BaseException) -> str:
 def _check_positive(name: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
         raise InvalidArgumentError(name, f"must be a positive number of seconds, got {value!r}")
-
-
-def _ssl_options(verify: bool | str) -> dict[str, Any]:
-    if verify is False:
-        return {"cert_reqs": ssl.CERT_NONE, "check_hostname": False}
-    if isinstance(verify, str):
-        return {"ca_cert_path": verify} if os.path.isdir(verify) else {"ca_certs": verify}
-    return {}

@@ -37,6 +37,7 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from witness.errors import ConfigError
+from witness.transport.retry import RetryPolicy
 
 __all__ = ["ENV_VARS", "Settings"]
 
@@ -244,6 +245,12 @@ class Settings:
         return (self.connect_timeout, self.read_timeout)
 
     @property
+    def retry_policy(self) -> RetryPolicy:
+        """The :class:`~witness.transport.retry.RetryPolicy` of this connection: ``retries``
+        and ``retry_backoff``, one delay capped at 8 s."""
+        return RetryPolicy(retries=self.retries, backoff=self.retry_backoff, max_backoff=8.0)
+
+    @property
     def secrets(self) -> tuple[str, ...]:
         """Values that must never appear in messages, logs or reprs."""
         values = [self.api_key or ""]
@@ -373,7 +380,16 @@ _MOVED = frozenset(
 def __getattr__(name: str) -> Any:
     """Deprecated aliases: the RunningHub settings live in :mod:`witness.runninghub.settings`."""
     if name in _MOVED:
+        import warnings  # noqa: PLC0415
+
         from witness.runninghub import settings as moved  # noqa: PLC0415 - avoids a cycle
+
+        warnings.warn(
+            f"witness.config.settings.{name} is deprecated; import it from "
+            "witness.runninghub.settings",
+            DeprecationWarning,
+            stacklevel=2,
+        )
 
         return getattr(moved, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

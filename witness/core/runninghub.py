@@ -6,7 +6,15 @@
 
 from __future__ import annotations
 
+import warnings
+
 from witness.runninghub.backend import RunningHubProgress
 from witness.runninghub.executor import RunningHubExecutor
 
 __all__ = ["RunningHubExecutor", "RunningHubProgress"]
+
+warnings.warn(
+    f"{__name__} is deprecated; import from witness.runninghub",
+    DeprecationWarning,
+    stacklevel=2,
+)

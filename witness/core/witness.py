@@ -58,7 +58,6 @@ from witness.core.tracking import (
 from witness.core.uploads import MediaResolver
 from witness.core.validate import NodeCatalog, Problem, raise_for_problems, validate_prompt
 from witness.errors import (
-    ConfigError,
     InvalidArgumentError,
     PromptLostError,
     UIConversionError,
@@ -455,7 +454,7 @@ class Witness:
         uploaded to RunningHub, only the supplied params are sent, ``prompt_id`` is the task
         id, ``by_var`` is keyed by ``$output`` name. ``timeout`` defaults to the RunningHub
         settings' (``RUNNINGHUB_TIMEOUT``); ``on_progress`` gets
-        :class:`~witness.core.runninghub.RunningHubProgress` (a ``ProgressUpdate`` with
+        :class:`~witness.runninghub.backend.RunningHubProgress` (a ``ProgressUpdate`` with
         RunningHub's status; no per-node progress); ``on_preview``, ``executor`` and
         ``validate`` do not apply (RunningHub validates at create); :meth:`cancel` with the
         task id interrupts it from another thread.
@@ -723,26 +722,15 @@ class Witness:
         with self._runninghub_lock:
             if self._runninghub is not None:
                 return self._runninghub
-            from witness.runninghub.client import RunningHubClient  # noqa: PLC0415
+            from witness.runninghub.backend import RunningHubBackend  # noqa: PLC0415
             from witness.runninghub.executor import RunningHubExecutor  # noqa: PLC0415
 
-            settings = self._runninghub_settings
-            if settings is None:
-                try:
-                    settings = RunningHubSettings.from_env(
-                        self._dotenv_path, api_key=self._runninghub_key
-                    )
-                except ConfigError as exc:
-                    if exc.name != "RUNNINGHUB_API_KEY" or exc.value is not None:
-                        raise  # an invalid RUNNINGHUB_* value: its own message names it
-                    raise ConfigError(
-                        "RUNNINGHUB_API_KEY",
-                        None,
-                        "RunningHub is not configured (numeric workflow ids run there): pass "
-                        "Witness(runninghub_api_key=...) or runninghub_settings=, or set the "
-                        "RUNNINGHUB_API_KEY environment variable",
-                    ) from exc
-            self._runninghub = RunningHubExecutor(RunningHubClient(settings))
+            backend = RunningHubBackend.from_settings(
+                self._runninghub_settings,
+                api_key=self._runninghub_key,
+                dotenv_path=self._dotenv_path,
+            )
+            self._runninghub = RunningHubExecutor(backend.client)
             return self._runninghub
 
 

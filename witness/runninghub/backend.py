@@ -58,6 +58,7 @@ from witness.core.results import (
     add_output,
     add_text,
     classify_output_file,
+    failure_from_ws_error,
 )
 from witness.core.tracking import ProgressUpdate
 from witness.errors import (
@@ -210,9 +211,9 @@ class RunningHubBackend:
                 raise ConfigError(
                     "RUNNINGHUB_API_KEY",
                     None,
-                    "RunningHub is not configured (runninghub:<id> workflows run there): pass "
-                    "Witness(runninghub_api_key=...) or runninghub_settings=, or set the "
-                    "RUNNINGHUB_API_KEY environment variable",
+                    "RunningHub is not configured (numeric and runninghub:<id> workflow ids "
+                    "run there): pass Witness(runninghub_api_key=...) or runninghub_settings=, "
+                    "or set the RUNNINGHUB_API_KEY environment variable",
                 ) from exc
         return cls(settings)
 
@@ -740,24 +741,23 @@ def _output_file(out: TaskOutput, node_key: str, var: str) -> OutputFile:
 
 
 def _failure(reason: FailedReason | None, workflow: Mapping[str, Any]) -> NodeFailure | None:
+    """The :class:`NodeFailure` of a ``failedReason``, built like a local ``execution_error``
+    (the node's class from the workflow when RunningHub did not name it)."""
     if reason is None:
         return None
-    node = workflow.get(reason.node_id or "") if reason.node_id else None
-    title = None
+    node = workflow.get(reason.node_id or "")
     class_type = reason.node_name
-    if isinstance(node, Mapping):
-        meta = node.get("_meta")
-        if isinstance(meta, Mapping) and isinstance(meta.get("title"), str):
-            title = meta["title"]
-        class_type = class_type or node.get("class_type")
-    return NodeFailure(
-        node_id=reason.node_id,
-        node_type=class_type,
-        title=title,
-        exception_type=reason.exception_type,
-        exception_message=reason.exception_message,
-        traceback=reason.traceback,
-        executed=(),
+    if class_type is None and isinstance(node, Mapping):
+        class_type = node.get("class_type")
+    return failure_from_ws_error(
+        {
+            "node_id": reason.node_id,
+            "node_type": class_type,
+            "exception_type": reason.exception_type,
+            "exception_message": reason.exception_message,
+            "traceback": list(reason.traceback),
+        },
+        workflow,
     )
 
 

@@ -63,7 +63,7 @@ from witness.runninghub.types import (
     _task_info,
     _task_output,
 )
-from witness.transport.http import HttpClient
+from witness.transport.http import HttpClient, OwnOriginSession
 from witness.transport.retry import RetryPolicy
 from witness.utils.redact import redact_text
 
@@ -111,7 +111,13 @@ class RunningHubClient:
     def __init__(self, settings: RunningHubSettings, *, http: HttpClient | None = None) -> None:
         self.settings = settings
         self._owns_http = http is None
-        self.http = http if http is not None else HttpClient(self.transport_settings(settings))
+        if http is None:
+            # The key travels in every body: a redirect (a 307 keeps the body) could carry it
+            # to another origin, and RunningHub's API never redirects; so none is followed.
+            session = OwnOriginSession()
+            session.max_redirects = 0
+            http = HttpClient(self.transport_settings(settings), session=session)
+        self.http = http
         base = settings.retry_policy
         self._other_policy = replace(base, retry_unsent=True)
         self._create_policy = replace(base, retry_unsent=True, retry_if=_queue_full)

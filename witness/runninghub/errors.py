@@ -1,9 +1,9 @@
 """RunningHub's error codes and the typed errors they map to.
 
 The classes live in :mod:`witness.errors` (one tree under ``WitnessError``); this module maps
-RunningHub's numeric ``code`` to them (:data:`RUNNINGHUB_ERROR_CODES`, :func:`error_for_code`)
-and re-exports them for ``from witness.runninghub.errors import ...``. A transport failure
-(:class:`RunningHubTransportError`) is a :class:`~witness.errors.TransportError` too.
+RunningHub's numeric ``code`` to them (:data:`RUNNINGHUB_ERROR_CODES`, :func:`error_for_code`).
+A transport failure (:class:`~witness.errors.RunningHubTransportError`) is a
+:class:`~witness.errors.TransportError` too.
 """
 
 from __future__ import annotations
@@ -15,8 +15,6 @@ from typing import Any, Final
 from witness.errors import (
     RunningHubAuthError,
     RunningHubBadPathError,
-    RunningHubCapacityError,
-    RunningHubCreateUnconfirmedError,
     RunningHubError,
     RunningHubExclusiveInstanceError,
     RunningHubFileTooLargeError,
@@ -27,12 +25,10 @@ from witness.errors import (
     RunningHubParamsError,
     RunningHubPersonalQueueFullError,
     RunningHubQueueFullError,
-    RunningHubResponseError,
     RunningHubServerError,
     RunningHubTaskFailedError,
     RunningHubTaskNotFinishedError,
     RunningHubTaskNotFoundError,
-    RunningHubTransportError,
     RunningHubUploadError,
     RunningHubValidationError,
     RunningHubWebappNotFoundError,
@@ -42,35 +38,7 @@ from witness.errors import (
 )
 from witness.runninghub.types import MAX_UPLOAD_BYTES, _failed_reason
 
-__all__ = [
-    "RUNNINGHUB_ERROR_CODES",
-    "RunningHubAuthError",
-    "RunningHubBadPathError",
-    "RunningHubCapacityError",
-    "RunningHubCreateUnconfirmedError",
-    "RunningHubError",
-    "RunningHubExclusiveInstanceError",
-    "RunningHubFileTooLargeError",
-    "RunningHubFreeUserError",
-    "RunningHubInstanceBusyError",
-    "RunningHubInsufficientFundsError",
-    "RunningHubNodeInfoError",
-    "RunningHubParamsError",
-    "RunningHubPersonalQueueFullError",
-    "RunningHubQueueFullError",
-    "RunningHubResponseError",
-    "RunningHubServerError",
-    "RunningHubTaskFailedError",
-    "RunningHubTaskNotFinishedError",
-    "RunningHubTaskNotFoundError",
-    "RunningHubTransportError",
-    "RunningHubUploadError",
-    "RunningHubValidationError",
-    "RunningHubWebappNotFoundError",
-    "RunningHubWorkflowNotFoundError",
-    "RunningHubWorkflowNotReadyError",
-    "error_for_code",
-]
+__all__ = ["RUNNINGHUB_ERROR_CODES", "error_for_code"]
 
 # code -> (RunningHub's name, error class)
 RUNNINGHUB_ERROR_CODES: Final[dict[int, tuple[str, type[RunningHubError]]]] = {

@@ -32,6 +32,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import requests
+import websocket
 from urllib3.exceptions import MaxRetryError
 
 from witness.errors import (
@@ -39,7 +40,11 @@ from witness.errors import (
     RequestTimeoutError,
     ServerUnavailableError,
     TransportError,
+    WebSocketError,
+    WebSocketTimeoutError,
+    WebSocketUnavailableError,
     error_class_for_status,
+    websocket_handshake_class,
 )
 
 __all__ = [
@@ -49,6 +54,7 @@ __all__ = [
     "server_message",
     "status_error",
     "was_sent",
+    "websocket_error",
 ]
 
 Redactor = Callable[[str], str]
@@ -57,6 +63,13 @@ MESSAGE_LIMIT = 500
 _TAG_RE = re.compile(r"<[^>]+>")
 _TITLE_RE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 _ERRNO_RE = re.compile(r"\[Errno -?\d+\] ([^'\")]+)")
+#: Failures after the upgrade request went out (the connection broke under it).
+_BROKEN = (
+    ConnectionResetError,
+    ConnectionAbortedError,
+    BrokenPipeError,
+    websocket.WebSocketConnectionClosedException,
+)
 
 
 def was_sent(exc: requests.RequestException) -> bool:
@@ -91,23 +104,17 @@ def request_error(
         redact: Removes secrets from text.
     """
     sent = was_sent(exc)
-    if isinstance(exc, requests.ConnectTimeout):
+    if isinstance(exc, requests.Timeout):
+        connecting = isinstance(exc, requests.ConnectTimeout)
+        limit = timeout[0] if connecting else timeout[1]
+        what = "could not connect within" if connecting else "no answer within"
         return RequestTimeoutError(
-            f"{method} {url}: could not connect within {timeout[0]:g} s",
+            f"{method} {url}: {what} {limit} s" + ("" if connecting else " (read timeout)"),
             method=method,
             url=url,
-            timeout=timeout[0],
-            phase="connect",
-            sent=False,
-        )
-    if isinstance(exc, requests.ReadTimeout):
-        return RequestTimeoutError(
-            f"{method} {url}: no answer within {timeout[1]:g} s (read timeout)",
-            method=method,
-            url=url,
-            timeout=timeout[1],
-            phase="read",
-            sent=True,
+            timeout=limit,
+            phase="connect" if connecting else "read",
+            sent=sent,
         )
     if isinstance(exc, requests.exceptions.SSLError):
         return ServerUnavailableError(
@@ -178,6 +185,76 @@ def status_error(
     if base is not None:
         cls = base(cls)
     return cls(status=status, method=method, url=url, server_message=message, body=body)
+
+
+def websocket_error(
+    exc: BaseException, *, url: str, timeout: float, redact: Redactor
+) -> WebSocketError | ApiError:
+    """The typed error for a websocket that could not be opened (``GET /ws`` upgrade),
+    decided by the exception's type like :func:`request_error`:
+
+    * an HTTP error status → the :class:`~witness.errors.WebSocketHandshakeError` variant of
+      the status's class (a 403 is a ``ForbiddenError`` too), fields as over HTTP;
+    * a socket timeout while connecting → ``WebSocketTimeoutError`` (connect, not sent); no
+      upgrade answer in time → ``WebSocketTimeoutError`` (read, sent);
+    * refused, DNS, unreachable, TLS → ``WebSocketUnavailableError`` (a
+      ``ServerUnavailableError``, not sent); reset or closed after the upgrade was sent →
+      ``WebSocketUnavailableError`` (sent);
+    * anything else → ``WebSocketError``.
+
+    Args:
+        exc: What websocket-client (or the socket) raised (already scrubbed of secrets).
+        url: The redacted websocket URL.
+        timeout: The connect timeout used.
+        redact: Removes secrets from text.
+    """
+    method = "GET"
+    where = f"[{url}]"
+    if isinstance(exc, websocket.WebSocketBadStatusException):
+        headers = exc.resp_headers if isinstance(exc.resp_headers, Mapping) else {}
+        body = exc.resp_body if isinstance(exc.resp_body, bytes) else b""
+        content_type = next((str(v) for k, v in headers.items() if k.lower() == "content-type"), "")
+        return status_error(
+            int(exc.status_code),
+            method=method,
+            url=url,
+            content_type=content_type,
+            raw=body,
+            redact=redact,
+            base=websocket_handshake_class,
+        )
+    if isinstance(exc, TimeoutError | websocket.WebSocketTimeoutException):
+        # A plain socket timeout comes from the TCP connect; websocket-client raises its own
+        # type when the upgrade request went out and its answer did not come.
+        upgrade_sent = isinstance(exc, websocket.WebSocketTimeoutException)
+        waiting = "waiting for the upgrade answer" if upgrade_sent else "(connect)"
+        return WebSocketTimeoutError(
+            f"cannot open the websocket: timed out after {timeout} s {waiting} {where}",
+            method=method,
+            url=url,
+            timeout=timeout,
+            phase="read" if upgrade_sent else "connect",
+            sent=upgrade_sent,
+        )
+    if isinstance(exc, _BROKEN):
+        return WebSocketUnavailableError(
+            f"cannot open the websocket: the connection broke ({redact(describe(exc))}) {where}",
+            method=method,
+            url=url,
+            sent=True,
+        )
+    if isinstance(exc, OSError):  # refused, DNS, unreachable, TLS: before anything was sent
+        reason = (
+            "connection refused"
+            if isinstance(exc, ConnectionRefusedError)
+            else redact(describe(exc))
+        )
+        return WebSocketUnavailableError(
+            f"cannot open the websocket: {reason} {where}", method=method, url=url, sent=False
+        )
+    return WebSocketError(
+        f"cannot open the websocket: {redact(describe(exc))} {where}", method=method, url=url
+    )
 
 
 def server_message(raw: bytes, content_type: str, reason: str, redact: Redactor) -> tuple[str, Any]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json as jsonlib
 import logging
 import os
+import ssl
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
@@ -45,28 +46,52 @@ from witness.transport.errors import describe, request_error, response_error
 from witness.transport.retry import IDEMPOTENT_METHODS, RetryPolicy
 from witness.utils.redact import SecretFilter, redact_text, redact_url, scrub_exception
 
-__all__ = ["HttpClient", "PublicClient", "Timeout", "Transport", "retry_policy_of"]
+__all__ = [
+    "HttpClient",
+    "OwnOriginSession",
+    "PublicClient",
+    "Timeout",
+    "Transport",
+    "new_session",
+]
 
 logger = logging.getLogger(__name__)
 
 Timeout = float | tuple[float, float]
 
-#: The cap of one retry delay of the ComfyUI connection.
-MAX_BACKOFF = 8.0
 
+class OwnOriginSession(requests.Session):
+    """A session whose credentials go to their own origin only.
 
-def retry_policy_of(settings: Settings) -> RetryPolicy:
-    """The :class:`RetryPolicy` of a ComfyUI connection: ``retries`` and ``retry_backoff``
-    of the settings, delays capped at 8 s."""
-    return RetryPolicy(
-        retries=settings.retries, backoff=settings.retry_backoff, max_backoff=MAX_BACKOFF
-    )
+    ``requests`` drops the ``Authorization`` header when a redirect leads to another host,
+    port or scheme; this session also drops the ``Cookie`` header and the headers named in
+    ``credential_headers`` (the configured extra headers, ``comfy-user``), so nothing of the
+    server's settings reaches a redirect target elsewhere.
+
+    Args:
+        credential_headers: Header names (any case) never sent to another origin.
+    """
+
+    def __init__(self, credential_headers: tuple[str, ...] = ()) -> None:
+        super().__init__()
+        self.credential_headers = frozenset(name.lower() for name in credential_headers)
+
+    def rebuild_auth(
+        self, prepared_request: requests.PreparedRequest, response: requests.Response
+    ) -> None:
+        """Called by ``requests`` for every redirect hop (see the class docstring)."""
+        super().rebuild_auth(prepared_request, response)  # type: ignore[no-untyped-call]
+        previous = response.request.url or ""
+        if self.should_strip_auth(previous, prepared_request.url or ""):  # type: ignore[no-untyped-call]
+            for name in list(prepared_request.headers):
+                if name.lower() == "cookie" or name.lower() in self.credential_headers:
+                    del prepared_request.headers[name]
 
 
 def new_session(pool_size: int = 16, session: requests.Session | None = None) -> requests.Session:
     """A session with witness's adapters (``max_retries=0``: retries are the policy's) and
     User-Agent."""
-    session = session if session is not None else requests.Session()
+    session = session if session is not None else OwnOriginSession()
     adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
@@ -194,8 +219,6 @@ class Transport:
         received = 0
         try:
             for chunk in response.iter_content(chunk_size=chunk_size):
-                received += len(chunk)
-                yield chunk
                 if deadline is not None and deadline.expired():
                     limit = deadline.seconds if deadline.seconds is not None else 0.0
                     raise RequestTimeoutError(
@@ -206,6 +229,8 @@ class Transport:
                         timeout=limit,
                         phase="read",
                     )
+                received += len(chunk)
+                yield chunk
         except requests.RequestException as exc:
             scrub_exception(exc, self.secrets)
             raise TransportError(
@@ -286,12 +311,14 @@ class HttpClient:
         retry: RetryPolicy | None = None,
     ) -> None:
         self.settings = settings if settings is not None else Settings.from_env()
+        if session is None:
+            session = OwnOriginSession((*self.settings.headers, "comfy-user"))
         self._session = new_session(pool_size, session)
         self._session.headers.update(self.auth_headers())
         for name, value in self.settings.cookies.items():
             self._session.cookies.set(name, value)
         self._session.verify = self.settings.verify
-        self.retry_policy = retry if retry is not None else retry_policy_of(self.settings)
+        self.retry_policy = retry if retry is not None else self.settings.retry_policy
         self.transport = Transport(
             self._session,
             retry=self.retry_policy,
@@ -319,6 +346,24 @@ class HttpClient:
         if self.settings.user:
             headers["comfy-user"] = self.settings.user
         return headers
+
+    def handshake_headers(self) -> dict[str, str]:
+        """The headers of a websocket upgrade: the User-Agent and :meth:`auth_headers`."""
+        return {"User-Agent": f"witness/{__version__}", **self.auth_headers()}
+
+    def cookie_header(self) -> str | None:
+        """The configured cookies as one ``Cookie`` header value (for the websocket)."""
+        cookies = self.settings.cookies
+        return "; ".join(f"{k}={v}" for k, v in cookies.items()) or None
+
+    def tls_options(self) -> dict[str, Any]:
+        """The TLS settings (``verify``) in websocket-client's ``sslopt`` form."""
+        verify = self.settings.verify
+        if verify is False:
+            return {"cert_reqs": ssl.CERT_NONE, "check_hostname": False}
+        if isinstance(verify, str):
+            return {"ca_cert_path": verify} if os.path.isdir(verify) else {"ca_certs": verify}
+        return {}
 
     def url(self, path: str, *, api: bool = True) -> str:
         """Build the absolute URL of a route.

@@ -95,7 +95,7 @@ class RetryPolicy:
         deadline: Deadline | None,
         retry_after: str | None = None,
         *,
-        sleeper: Callable[[float], None] = time.sleep,
+        sleeper: Callable[[float], None] | None = None,
     ) -> float | None:
         """Wait before the next attempt; ``None`` (no wait) when the deadline leaves no room.
 
@@ -107,7 +107,7 @@ class RetryPolicy:
             left = deadline.remaining()
             if left is not None and left <= wanted:
                 return None
-        sleeper(wanted)
+        (sleeper if sleeper is not None else time.sleep)(wanted)
         return wanted
 
 

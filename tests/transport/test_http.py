@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ import requests
 import responses
 from responses import matchers
 
+from tests.transport.conftest import Recorder
 from witness.config.settings import Settings
 from witness.errors import (
     ApiError,
@@ -309,3 +311,27 @@ def test_json_body_is_sent(client: HttpClient) -> None:
     responses.post(f"{BASE}/api/prompt", json={"prompt_id": "p"})
     client.request_json("POST", "/prompt", json={"prompt": {"1": {}}})
     assert json.loads(responses.calls[0].request.body or b"") == {"prompt": {"1": {}}}
+
+
+def test_credentials_never_follow_a_redirect_to_another_origin(
+    http_server: Callable[[], Recorder],
+) -> None:
+    server, elsewhere = http_server(), http_server()
+    elsewhere.routes["/login"] = (200, {"Content-Type": "application/json"}, b"{}")
+    server.routes["/api/queue"] = (302, {"Location": f"{elsewhere.url}/login"}, b"")
+    settings = Settings(
+        api_url=server.url,
+        api_key=KEY,
+        cookies={"session": "cookie-secret-1"},
+        headers={"X-Api-Key": "header-secret-1"},
+        user="alice",
+    )
+    with HttpClient(settings) as client:
+        assert client.request_json("GET", "/queue") == {}
+    own = server.seen[-1][1]
+    assert own["authorization"] == f"Bearer {KEY}"
+    assert own["cookie"] == "session=cookie-secret-1"
+    assert own["x-api-key"] == "header-secret-1"
+    other = elsewhere.seen[-1][1]
+    for name in ("authorization", "cookie", "x-api-key", "comfy-user"):
+        assert name not in other
