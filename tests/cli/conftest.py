@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -14,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from scripts.comfyui_server import free_port
 from witness import Witness
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,10 +86,7 @@ def kit(comfy_url: str) -> Iterator[Witness]:
 @pytest.fixture
 def closed_port_url() -> str:
     """A loopback URL where nothing listens."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+    return f"http://127.0.0.1:{free_port()}"
 
 
 def write_json(path: Path, data: Any) -> Path:

@@ -17,6 +17,14 @@ pytestmark = pytest.mark.integration
 SLEEP = str(EXAMPLES / "sleep_progress.json")
 
 
+def submit_sleeps(witness_cli: WitnessCli, count: int) -> list[str]:
+    """Queue ``count`` 30-second sleeps; their ids."""
+    return [
+        witness_cli("submit", SLEEP, "-p", f"seconds={sleep_seconds(30)}").stdout.strip()
+        for _ in range(count)
+    ]
+
+
 def wait_until_running(kit: Witness, prompt_id: str) -> None:
     deadline = time.monotonic() + 60
     while kit.queue.get().status_of(prompt_id) != "running":
@@ -42,9 +50,7 @@ def test_submit_then_wait_saves_the_outputs(witness_cli: WitnessCli, tmp_path: P
 
 
 def test_queue_list_delete_cancel(witness_cli: WitnessCli, kit: Witness) -> None:
-    running = witness_cli("submit", SLEEP, "-p", f"seconds={sleep_seconds(30)}").stdout.strip()
-    pending = witness_cli("submit", SLEEP, "-p", f"seconds={sleep_seconds(30)}").stdout.strip()
-    other = witness_cli("submit", SLEEP, "-p", f"seconds={sleep_seconds(30)}").stdout.strip()
+    running, pending, other = submit_sleeps(witness_cli, 3)
     try:
         wait_until_running(kit, running)
         listed = witness_cli("--json", "queue")
@@ -79,8 +85,7 @@ def test_queue_list_delete_cancel(witness_cli: WitnessCli, kit: Witness) -> None
 
 
 def test_queue_clear_and_interrupt(witness_cli: WitnessCli, kit: Witness) -> None:
-    running = witness_cli("submit", SLEEP, "-p", f"seconds={sleep_seconds(30)}").stdout.strip()
-    pending = witness_cli("submit", SLEEP, "-p", f"seconds={sleep_seconds(30)}").stdout.strip()
+    running, pending = submit_sleeps(witness_cli, 2)
     try:
         wait_until_running(kit, running)
         cleared = witness_cli("queue", "clear")
@@ -97,7 +102,7 @@ def test_queue_clear_and_interrupt(witness_cli: WitnessCli, kit: Witness) -> Non
 
 
 def test_wait_timeout_exits_124_without_cancelling(witness_cli: WitnessCli, kit: Witness) -> None:
-    prompt_id = witness_cli("submit", SLEEP, "-p", f"seconds={sleep_seconds(30)}").stdout.strip()
+    (prompt_id,) = submit_sleeps(witness_cli, 1)
     try:
         waited = witness_cli("--json", "wait", prompt_id, "--timeout", "1")
         assert waited.returncode == 124, waited.stderr

@@ -80,13 +80,13 @@ def _show(ctx: Context, args: argparse.Namespace) -> int:
 
 def _delete(ctx: Context, args: argparse.Namespace) -> int:
     ctx.kit().history.delete(args.prompt_ids)
-    ctx.out.record({"deleted": args.prompt_ids}, None)
-    ctx.out.info(f"deleted {len(args.prompt_ids)} history entr(y/ies)")
+    ctx.out.action(
+        {"deleted": args.prompt_ids}, f"deleted {len(args.prompt_ids)} history entr(y/ies)"
+    )
     return EXIT_OK
 
 
 def _clear(ctx: Context, args: argparse.Namespace) -> int:
     ctx.kit().history.clear_all()
-    ctx.out.record({"cleared": True}, None)
-    ctx.out.info("history cleared")
+    ctx.out.action({"cleared": True}, "history cleared")
     return EXIT_OK

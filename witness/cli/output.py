@@ -139,6 +139,12 @@ class Output:
         self.stdout.write(self._clean(format_table(rows, columns)) + "\n")
         self.stdout.flush()
 
+    def action(self, data: Mapping[str, Any], message: str) -> None:
+        """A command that changed something: ``data`` as a JSON line with ``--json``, and
+        ``message`` on stderr (unless ``-q``)."""
+        self.record(data, None)
+        self.info(message)
+
     def text(self, text: str) -> None:
         """Raw text on stdout (human mode only; e.g. a converted prompt)."""
         self.stdout.write(self._clean(text))

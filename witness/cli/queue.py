@@ -42,13 +42,14 @@ def _list(ctx: Context, args: argparse.Namespace) -> int:
 
 def _clear(ctx: Context, args: argparse.Namespace) -> int:
     ctx.kit().queue.clear_pending()
-    ctx.out.record({"cleared": True}, None)
-    ctx.out.info("pending prompts cleared")
+    ctx.out.action({"cleared": True}, "pending prompts cleared")
     return EXIT_OK
 
 
 def _delete(ctx: Context, args: argparse.Namespace) -> int:
     ctx.kit().queue.delete(args.prompt_ids)
-    ctx.out.record({"deleted": args.prompt_ids}, None)
-    ctx.out.info(f"deleted {len(args.prompt_ids)} prompt(s) from the queue (if pending)")
+    ctx.out.action(
+        {"deleted": args.prompt_ids},
+        f"deleted {len(args.prompt_ids)} prompt(s) from the queue (if pending)",
+    )
     return EXIT_OK

@@ -53,15 +53,16 @@ def _interrupt(ctx: Context, args: argparse.Namespace) -> int:
         queue.interrupt(args.prompt_id)
     else:
         queue.interrupt_running()
-    ctx.out.record({"interrupted": args.prompt_id or "running"}, None)
-    ctx.out.info("interrupt sent")
+    ctx.out.action({"interrupted": args.prompt_id or "running"}, "interrupt sent")
     return EXIT_OK
 
 
 def _free(ctx: Context, args: argparse.Namespace) -> int:
     ctx.kit().queue.free(unload_models=True, free_memory=not args.unload)
-    ctx.out.record({"unload_models": True, "free_memory": not args.unload}, None)
-    ctx.out.info("models unloaded" if args.unload else "models unloaded, memory and caches freed")
+    ctx.out.action(
+        {"unload_models": True, "free_memory": not args.unload},
+        "models unloaded" if args.unload else "models unloaded, memory and caches freed",
+    )
     return EXIT_OK
 
 
