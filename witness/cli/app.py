@@ -81,7 +81,7 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     )  # fmt: skip
     group.add_argument(
         "--timeout", type=_seconds, metavar="S", default=default(None),
-        help="give up after S seconds (exit 124)",
+        help="give up after S seconds (exit 124; run and wait default to 600)",
     )  # fmt: skip
 
 
