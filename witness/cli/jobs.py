@@ -40,7 +40,11 @@ def _submit(ctx: Context, args: argparse.Namespace) -> int:
     handle = kit.submit(loaded.workflow, params_for(kit, loaded.workflow, args))
     handle.release()
     ctx.out.record(
-        {"prompt_id": handle.prompt_id, "number": handle.number, "status": "queued"},
+        {
+            "prompt_id": handle.prompt_id,
+            "number": getattr(handle, "number", None),
+            "status": "queued",
+        },
         handle.prompt_id,
     )
     return EXIT_OK

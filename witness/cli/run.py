@@ -9,13 +9,14 @@ aborts at once.
 from __future__ import annotations
 
 import argparse
+import inspect
 import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from witness.cli.context import Context, Subparsers, add_command
 from witness.cli.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TIMEOUT
@@ -126,9 +127,10 @@ def _run(ctx: Context, args: argparse.Namespace) -> int:
     if pending.requested:
         handle.release()
         return cancel_prompt(ctx, kit, handle.prompt_id)
-    progress = None if ctx.out.quiet else RunProgress(ctx.out.stderr, handle.prompt)
+    prompt = getattr(handle, "prompt", None) or loaded.workflow  # for the node titles
+    progress = None if ctx.out.quiet else RunProgress(ctx.out.stderr, prompt)
     try:
-        result = handle.wait(on_progress=progress, cancel_on_timeout=True)
+        result = wait_for(handle, progress)
     except KeyboardInterrupt:
         if progress is not None:
             progress.close()
@@ -138,6 +140,18 @@ def _run(ctx: Context, args: argparse.Namespace) -> int:
             progress.close()
         handle.release()
     return report_result(ctx, result, args.out, overwrite=args.overwrite)
+
+
+def wait_for(handle: Any, progress: RunProgress | None) -> ExecuteResult:
+    """``handle.wait`` with progress, cancelling on timeout: a native handle takes the
+    keywords; any other backend's (the ``RunHandle`` protocol) takes ``WaitCallbacks`` and
+    cancels on timeout as its submit options say."""
+    parameters = inspect.signature(handle.wait).parameters
+    if "on_progress" in parameters:
+        return cast("ExecuteResult", handle.wait(on_progress=progress, cancel_on_timeout=True))
+    from witness.backends.base import WaitCallbacks  # noqa: PLC0415
+
+    return cast("ExecuteResult", handle.wait(None, WaitCallbacks(on_progress=progress)))
 
 
 def _file_record(item: Any, path: Path | None) -> dict[str, Any]:
