@@ -105,3 +105,10 @@ def test_bad_param_syntax_exits_2_before_any_server(
 )
 def test_exit_code_mapping(error: BaseException, code: int) -> None:
     assert exit_code_for(error) == code
+
+
+def test_console_script_is_the_same_main() -> None:
+    setup = (ROOT / "setup.cfg").read_text("utf-8")
+    assert "witness = witness.cli:main" in setup
+    main_module = (ROOT / "witness" / "__main__.py").read_text("utf-8")
+    assert "from witness.cli import main" in main_module

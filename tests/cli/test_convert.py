@@ -158,3 +158,11 @@ def test_python_dash_m_witness(files: dict[str, Path], tmp_path: Path) -> None:
     assert json.loads((tmp_path / "api.json").read_text("utf-8"))["2"]["class_type"] == (
         "CLIPTextEncode"
     )
+
+
+def test_convert_json_mode_prints_the_prompt_on_one_line(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--json", "convert", str(files["ui"]), "--object-info", str(OBJECT_INFO_GZ)]) == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    assert json.loads(line)["2"]["class_type"] == "CLIPTextEncode"

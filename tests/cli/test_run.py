@@ -317,3 +317,15 @@ def test_ui_workflow_widget_text_replacements_in_filename_prefix(
     assert item["filename"] in names
     assert Path(item["path"]).name in names
     assert png_size((tmp_path / item["path"]).read_bytes()) == (64, 64)
+
+
+def test_backend_option(witness_cli: WitnessCli, prefix_workflow: Path) -> None:
+    import inspect
+
+    run = witness_cli("--json", "run", "prefix.json", "--backend", "native")
+    if "backend" in inspect.signature(Witness).parameters:
+        assert run.returncode == 0, run.stderr
+        assert run.record()["status"] == "completed"
+    else:  # the facade before the pipeline redesign has a single backend
+        assert run.returncode == 2
+        assert "--backend" in run.stderr
