@@ -39,7 +39,9 @@ from witness.config.settings import Settings
 from witness.transport.http import HttpClient
 
 # Fixtures that need the real ComfyUI (an install, a server): tests using them must be marked.
-SERVER_FIXTURES = frozenset({"comfy_install", "comfy_server", "comfy_url", "private_server"})
+SERVER_FIXTURES = frozenset(
+    {"comfy_install", "comfy_server", "comfy_url", "private_server", "fleet_servers"}
+)
 # The ComfyUI home the session was started with (tests may point the variable elsewhere).
 SESSION_HOME = comfyui_server.home()
 # Set once the marking check passed (pytest calls pytest_collection_finish even when not).
@@ -189,3 +191,11 @@ def _no_install_without_the_integration_marker(
         real_install(force=force)
 
     monkeypatch.setattr(comfyui_server, "_install_comfyui", guarded)
+
+
+@pytest.fixture(scope="session")
+def fleet_servers(comfy_install: Path) -> Iterator[list[ComfyServer]]:
+    """Three servers for fleet and batch tests: A and B with the test nodes, C without."""
+    from tests.support.fleet import servers_fixture
+
+    yield from servers_fixture((True, True, False))

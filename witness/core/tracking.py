@@ -19,10 +19,7 @@ nor the history (the server restarted, or someone deleted it) raises
 :class:`~witness.errors.PromptLostError` instead of hanging. The waiter's own probes are not
 retried by the transport: the wait itself is the retry loop.
 
-When the wait ends with an exception (``KeyboardInterrupt``, an error raised in the
-waiting thread...) the prompt is cancelled on the server, once, and its id logged, when
-``cancel_on_error=True`` (what ``Witness.execute`` and ``PromptHandle.wait`` pass by
-default). When the deadline passes, the outcome carries the outputs finished so far (the
+When the deadline passes, the outcome carries the outputs finished so far (the
 history entry written after the cancel, else the ``executed`` websocket events).
 """
 
@@ -66,7 +63,6 @@ __all__ = [
     "ProgressUpdate",
     "Tracker",
     "WaitOutcome",
-    "entry_to_json",
 ]
 
 logger = logging.getLogger(__name__)
@@ -142,35 +138,15 @@ class WaitOutcome:
     """How a wait ended.
 
     Attributes:
-        entry: The history entry as the server sent it (``None`` if there is none).
+        entry: The typed history entry (``None`` if there is none).
         status: ``None`` when the entry decides; ``"timeout"`` or ``"interrupted"`` when the
             wait ended without one (deadline, or cancelled before it ran).
         reason: A sentence for the result's message when ``status`` is set.
     """
 
-    entry: dict[str, Any] | None
+    entry: HistoryEntry | None
     status: Literal["timeout", "interrupted"] | None = None
     reason: str | None = None
-
-
-def entry_to_json(entry: HistoryEntry) -> dict[str, Any]:
-    """The raw ``/history`` shape of a typed entry (what result assembly reads)."""
-    return {
-        "prompt": [
-            entry.number,
-            entry.prompt_id,
-            entry.prompt,
-            entry.extra_data,
-            list(entry.outputs_to_execute),
-        ],
-        "outputs": entry.outputs,
-        "status": {
-            "status_str": entry.status.status_str,
-            "completed": entry.status.completed,
-            "messages": [[kind, data] for kind, data in entry.status.messages],
-        },
-        "meta": entry.meta,
-    }
 
 
 class _Progress:
@@ -243,8 +219,7 @@ def _succeeded(outcome: WaitOutcome) -> bool:
     entry = outcome.entry
     if outcome.status is not None or entry is None:
         return False
-    status = entry.get("status")
-    return isinstance(status, Mapping) and status.get("status_str") == "success"
+    return entry.status.status_str == "success"
 
 
 def _call(callback: Callable[[Any], None], value: object, name: str) -> None:
@@ -337,7 +312,6 @@ class Tracker:
         on_progress: ProgressCallback | None = None,
         on_preview: PreviewCallback | None = None,
         cancel_on_timeout: bool = False,
-        cancel_on_error: bool = False,
     ) -> WaitOutcome:
         """Wait until the prompt's history entry exists, or the deadline passes.
 
@@ -350,11 +324,6 @@ class Tracker:
                 only the final ``overall == 1.0`` update of a completed prompt).
             on_preview: Called with preview images (websocket only).
             cancel_on_timeout: Cancel the prompt on the server when the deadline passes.
-            cancel_on_error: Cancel the prompt on the server (once, logging its id) when the
-                wait ends with an exception (``KeyboardInterrupt`` included); the exception
-                then propagates. Not for :class:`~witness.errors.PromptLostError` (nothing
-                left to cancel) nor a transport failure (the cancel could not reach the
-                server either).
 
         Returns:
             The outcome: the entry, or a timeout / cancelled-before-start status. A timeout
@@ -386,12 +355,6 @@ class Tracker:
                 self._cancel_quietly(prompt_id)
             entry = self._partial_entry(watch, cancelled=cancel_on_timeout)
             return WaitOutcome(entry=entry, status="timeout", reason=str(exc))
-        except PromptLostError:
-            raise
-        except BaseException as exc:
-            if cancel_on_error:
-                self._cancel_after_error(prompt_id, exc)
-            raise
         if progress is not None and _succeeded(outcome):
             progress.finish()
         return outcome
@@ -481,7 +444,7 @@ class Tracker:
                 watch.contact()
                 unreachable = None
                 if entry is not None:
-                    return WaitOutcome(entry=entry_to_json(entry))
+                    return WaitOutcome(entry=entry)
                 now = time.monotonic()
                 cancel_done = not seen_cancel and self._cancel_state(prompt_id) == _DONE
                 if cancel_done or now - last_lost_check >= LOST_CHECK_EVERY:
@@ -522,7 +485,7 @@ class Tracker:
         entry = self._history.get(watch.prompt_id, retry=_PROBE)
         watch.contact()
         if entry is not None:
-            return WaitOutcome(entry=entry_to_json(entry))
+            return WaitOutcome(entry=entry)
         return self._lost_outcome(watch.prompt_id)
 
     def _lost_outcome(self, prompt_id: str) -> WaitOutcome | None:
@@ -536,7 +499,7 @@ class Tracker:
             return None
         entry = self._history.get(prompt_id, retry=_PROBE)
         if entry is not None:
-            return WaitOutcome(entry=entry_to_json(entry))
+            return WaitOutcome(entry=entry)
         if self._was_cancelled(prompt_id):
             return WaitOutcome(
                 entry=None, status="interrupted", reason="cancelled before it started running"
@@ -547,7 +510,13 @@ class Tracker:
             prompt_id=prompt_id,
         )
 
-    def _partial_entry(self, watch: _Watch, *, cancelled: bool) -> dict[str, Any] | None:
+    def partial_entry(self, prompt_id: str) -> HistoryEntry | None:
+        """The history entry of a prompt just cancelled after its deadline (the server writes
+        it, with the outputs finished so far, soon after the interrupt); ``None`` if it does
+        not appear within a few seconds."""
+        return self._partial_entry(_Watch(self, prompt_id), cancelled=True)
+
+    def _partial_entry(self, watch: _Watch, *, cancelled: bool) -> HistoryEntry | None:
         """What a timed-out prompt produced so far: its history entry (written by the server
         soon after an interrupt), else the outputs of its ``executed`` websocket events."""
         if cancelled:
@@ -559,45 +528,19 @@ class Tracker:
                     logger.debug("no partial outputs of %s: %s", watch.prompt_id, exc)
                     break
                 if entry is not None:
-                    return entry_to_json(entry)
+                    return entry
                 if time.monotonic() >= until:
                     break
                 time.sleep(0.1)
         if not watch.outputs:
             return None
-        return {"outputs": dict(watch.outputs), "status": {}, "meta": {}}
+        return HistoryEntry.from_json(watch.prompt_id, {"outputs": dict(watch.outputs)})
 
     def _cancel_quietly(self, prompt_id: str) -> None:
         try:
             self.cancel(prompt_id)
         except WitnessError as exc:
             logger.warning("could not cancel timed-out prompt %s: %s", prompt_id, exc)
-
-    def _cancel_after_error(self, prompt_id: str, error: BaseException) -> None:
-        """Cancel a prompt whose waiter is leaving with ``error`` (once; never raises)."""
-        if self._cancel_state(prompt_id):
-            logger.debug("prompt %s was already cancelled", prompt_id)
-            return
-        if isinstance(error, TransportError):
-            # The server cannot be reached: a cancel would not reach it either (and must not
-            # mark the prompt cancelled: after a restart it is lost, not interrupted).
-            return
-        try:
-            result = self.cancel(prompt_id)
-        except BaseException as exc:  # a second Ctrl-C, or the server failing
-            logger.warning(
-                "%s while waiting for prompt %s; cancelling it failed: %s",
-                type(error).__name__,
-                prompt_id,
-                exc,
-            )
-            return
-        logger.warning(
-            "%s while waiting for prompt %s: cancelled on the server (%s)",
-            type(error).__name__,
-            prompt_id,
-            result.outcome,
-        )
 
 
 #: A websocket wait slice that brought no event.
