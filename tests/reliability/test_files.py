@@ -158,7 +158,7 @@ def test_save_saves_every_safe_file_then_lists_the_refused(
         prompt=None,
         view_url=lambda f, s, t: "http://x/view",
         started=None,
-        downloader=kit._download,  # the real downloader of execute() results
+        downloader=kit.native.assembler.download,  # the real downloader of execute() results
     )
     assert len(result.files) == 4
     with pytest.raises(UnsafeOutputError) as caught:

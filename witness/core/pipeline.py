@@ -40,6 +40,7 @@ from witness.core.validate import Problem, raise_for_problems, validate_prompt
 from witness.errors import (
     InvalidArgumentError,
     RequestTimeoutError,
+    TransportError,
     WaitTimeoutError,
     WitnessError,
     WitnessTimeoutError,
@@ -288,7 +289,11 @@ def run(
             _cancel(handle, "timed out")
         return result
     except BaseException as exc:
-        if cancel_on_error:
+        if cancel_on_error and isinstance(exc, TransportError):
+            # The backend cannot be reached: a cancel could not reach it either (the error
+            # says the run may still go on); trying would only add retries and log lines.
+            logger.debug("run %s not cancelled: %s", handle.prompt_id, type(exc).__name__)
+        elif cancel_on_error:
             _cancel(handle, f"{type(exc).__name__} while waiting")
         else:
             logger.warning("run %s left on the backend (%s)", handle.prompt_id, type(exc).__name__)
