@@ -20,7 +20,6 @@ from witness.api_clients.types import FileRef, UploadedFile
 from witness.config.settings import Settings
 from witness.errors import (
     BadRequestError,
-    ForbiddenError,
     InvalidArgumentError,
     NotFoundError,
     PayloadTooLargeError,
@@ -177,8 +176,10 @@ def test_preview_and_channel_reencode(
 def test_missing_and_forbidden_files(files: FileClient) -> None:
     with pytest.raises(NotFoundError):
         files.download(FileRef("witness_no_such_file.png", "", "output"))
-    with pytest.raises(ForbiddenError):
+    # A climbing subfolder is refused before asking (the server would answer 403).
+    with pytest.raises(InvalidArgumentError) as refused:
         files.download(FileRef("x.png", "../../../../etc", "output"))
+    assert refused.value.argument == "subfolder"
 
 
 @pytest.mark.parametrize(

@@ -185,7 +185,6 @@ def test_preview_method_and_extra_data_are_sent(
         ({"number": math.nan}, "number"),
         ({"number": True}, "number"),
         ({"partial_execution_targets": "3"}, "partial_execution_targets"),
-        ({"partial_execution_targets": []}, "partial_execution_targets"),
         ({"extra_data": {"client_id": "a"}, "client_id": "b"}, "client_id"),
         ({"preview_method": "fancy"}, "preview_method"),
         ({"extra_pnginfo": {"x": math.inf}}, "prompt"),
