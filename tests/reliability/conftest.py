@@ -21,6 +21,7 @@ import pytest
 
 from witness import Witness
 from witness.config.settings import Settings
+from witness.core.results import ExecuteResult, assemble
 from witness.errors import WitnessError
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -327,3 +328,23 @@ def fresh_params(**params: object) -> dict[str, object]:
     """Params for ``examples/invert.json`` that no earlier prompt used (a random colour): the
     server caches identical prompts, and an earlier test may have deleted their files."""
     return {"width": 8, "height": 8, "color": random.randrange(1 << 24), **params}
+
+
+def crafted_result(images: list[dict[str, str]], downloader: Any) -> ExecuteResult:
+    """The result of a completed history entry whose SaveImage node lists ``images`` (as a
+    lying server or proxy could), assembled with ``downloader``."""
+    entry = {
+        "prompt": [1, "p", {"3": {"class_type": "SaveImage", "inputs": {}}}, {}, ["3"]],
+        "outputs": {"3": {"images": images}},
+        "status": {"status_str": "success", "completed": True, "messages": []},
+        "meta": {},
+    }
+    return assemble(
+        "p",
+        entry,
+        signature=None,
+        prompt=None,
+        view_url=lambda f, s, t: "http://x/view",
+        started=None,
+        downloader=downloader,
+    )

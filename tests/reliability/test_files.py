@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.conftest import EXAMPLES, fresh_params
+from tests.reliability.conftest import EXAMPLES, crafted_result, fresh_params
 from witness import Witness
 from witness.api_clients.types import FileRef
-from witness.core.results import ExecuteResult, OutputFile, assemble
+from witness.core.results import ExecuteResult, OutputFile
 from witness.errors import UnsafeOutputError
 from witness.utils.files import atomic_writer
 
@@ -145,21 +145,7 @@ def test_save_saves_every_safe_file_then_lists_the_refused(
         {"filename": source.filename, "subfolder": "", "type": "output"},
         {"filename": "evil2.png", "subfolder": "../..", "type": "output"},
     ]
-    entry = {
-        "prompt": [1, "p", {"3": {"class_type": "SaveImage", "inputs": {}}}, {}, ["3"]],
-        "outputs": {"3": {"images": images}},
-        "status": {"status_str": "success", "completed": True, "messages": []},
-        "meta": {},
-    }
-    result: ExecuteResult = assemble(
-        "p",
-        entry,
-        signature=None,
-        prompt=None,
-        view_url=lambda f, s, t: "http://x/view",
-        started=None,
-        downloader=kit.native.assembler.download,  # the real downloader of execute() results
-    )
+    result = crafted_result(images, kit.native.assembler.download)
     assert len(result.files) == 4
     with pytest.raises(UnsafeOutputError) as caught:
         result.save(tmp_path / "out")

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.v2_proxy import tiny_prompt
 from witness import Witness
 from witness.errors import ExecutionError, ExecutionTimeoutError, WitnessTimeoutError
 
@@ -17,24 +18,16 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 
 def _fast_then_slow() -> dict[str, Any]:
-    color = random.randrange(1 << 24)  # a fresh prompt: no cache hit
-    return {
-        "1": {
-            "class_type": "EmptyImage",
-            "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": color},
-        },
-        "2": {
-            "class_type": "SaveImage",
-            "inputs": {"images": ["1", 0], "filename_prefix": "witness_partial_fast"},
-            "_meta": {"title": "$output.fast"},
-        },
-        "3": {"class_type": "TestSleep", "inputs": {"value": ["1", 0], "seconds": 20.0}},
-        "4": {
-            "class_type": "SaveImage",
-            "inputs": {"images": ["3", 0], "filename_prefix": "witness_partial_slow"},
-            "_meta": {"title": "$output.slow"},
-        },
+    """A fast SaveImage (``$output.fast``), then a 20 s TestSleep before a second one."""
+    graph: dict[str, Any] = tiny_prompt(random.randrange(1 << 24), "witness_partial_fast")
+    graph["2"]["_meta"]["title"] = "$output.fast"  # a fresh colour: no cache hit
+    graph["3"] = {"class_type": "TestSleep", "inputs": {"value": ["1", 0], "seconds": 20.0}}
+    graph["4"] = {
+        "class_type": "SaveImage",
+        "inputs": {"images": ["3", 0], "filename_prefix": "witness_partial_slow"},
+        "_meta": {"title": "$output.slow"},
     }
+    return graph
 
 
 @pytest.mark.parametrize("executor", ["websocket", "http"])

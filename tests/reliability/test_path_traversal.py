@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from tests.reliability.conftest import EXAMPLES, Proxy
+from tests.reliability.conftest import EXAMPLES, Proxy, crafted_result
 from witness import Witness
 from witness.api_clients.types import FileRef
-from witness.core.results import OutputFile, assemble
+from witness.core.results import OutputFile
 from witness.errors import InvalidArgumentError, UnsafeOutputError
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
@@ -67,21 +67,7 @@ def test_save_keeps_hostile_names_inside(
         for name in HOSTILE
         for sub in ("", "../..", "/etc")
     ]
-    entry = {
-        "prompt": [1, "p", {"3": {"class_type": "SaveImage", "inputs": {}}}, {}, ["3"]],
-        "outputs": {"3": {"images": images}},
-        "status": {"status_str": "success", "completed": True, "messages": []},
-        "meta": {},
-    }
-    result = assemble(
-        "p",
-        entry,
-        signature=None,
-        prompt=None,
-        view_url=lambda f, s, t: "http://x/view",
-        started=None,
-        downloader=downloader,
-    )
+    result = crafted_result(images, downloader)
     sandbox = tmp_path / "sandbox"
     target = sandbox / "out"
     sandbox.mkdir()
