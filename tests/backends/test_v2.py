@@ -199,14 +199,15 @@ def test_cancel_a_running_job(backend: V2Backend) -> None:
     result = handle.wait(deadline)
     assert result.status == "interrupted"
     assert list(result.images_by_var) == ["before"]  # what finished before the cancel
-    assert handle.cancel().outcome is CancelOutcome.FINISHED
+    assert handle.cancel() == cancelled  # idempotent: nothing is sent again
+    assert backend.cancel(handle.prompt_id).outcome is CancelOutcome.FINISHED
     assert handle.done()
 
 
 def test_timeout_cancels_the_job(backend: V2Backend) -> None:
     deadline = Deadline.after(3)
     prepared, _ = prepare(backend, sleep_workflow(30), {}, deadline)
-    handle = backend.submit(prepared, deadline)
+    handle = backend.submit(prepared, deadline, V2Options(cancel_on_timeout=True))
     started = time.monotonic()
     result = handle.wait(deadline)
     assert time.monotonic() - started < 6
@@ -231,13 +232,14 @@ def test_an_exception_while_waiting_cancels_once(
 
     deadline = Deadline.after(60)
     prepared, _ = prepare(backend, sleep_workflow(30), {}, deadline)
-    handle = backend.submit(prepared, deadline)
+    handle = backend.submit(prepared, deadline, V2Options(cancel_on_error=True))
     callbacks = WaitCallbacks(on_progress=interrupt)
     with pytest.raises(KeyboardInterrupt):
         handle.wait(deadline, callbacks)
     assert calls == [handle.prompt_id]
     wait_status(backend, handle.prompt_id, "canceled")
     assert handle.wait(deadline).status == "interrupted"  # a later wait still works
+    handle.cancel()  # what the pipeline does after an error: answered from the first cancel
     assert calls == [handle.prompt_id]  # cancelled exactly once
 
 
