@@ -18,7 +18,13 @@ import pytest
 
 from tests.core.witness_live_support import load_image_workflow, read_png, sleep_workflow
 from tests.support.images import png
-from tests.support.v2_proxy import ProxyProcess, error_prompt, tiny_prompt
+from tests.support.v2_proxy import (
+    ProxyProcess,
+    count_cancels,
+    error_prompt,
+    tiny_prompt,
+    wait_status,
+)
 from witness.api_clients.queue_client import QueueClient
 from witness.api_clients.types import CancelOutcome
 from witness.backends.base import BackendOptions, PreparedWorkflow, RunHandle, WaitCallbacks
@@ -71,15 +77,6 @@ def run(
     prepared, _ = prepare(backend, workflow, params or {}, deadline)
     handle = backend.submit(prepared, deadline, options)
     return handle.wait(deadline, callbacks)
-
-
-def wait_status(backend: V2Backend, job_id: str, wanted: str, limit: float = 30.0) -> None:
-    end = time.monotonic() + limit
-    while time.monotonic() < end:
-        if backend.jobs.get(job_id).status == wanted:
-            return
-        time.sleep(0.05)
-    pytest.fail(f"job {job_id} not {wanted} within {limit} s")
 
 
 def test_the_protocols_are_implemented(backend: V2Backend) -> None:
@@ -218,14 +215,7 @@ def test_timeout_cancels_the_job(backend: V2Backend) -> None:
 def test_an_exception_while_waiting_cancels_once(
     backend: V2Backend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    calls: list[str] = []
-    real_cancel = backend.cancel
-
-    def counting_cancel(prompt_id: str) -> Any:
-        calls.append(prompt_id)
-        return real_cancel(prompt_id)
-
-    monkeypatch.setattr(backend, "cancel", counting_cancel)
+    calls = count_cancels(monkeypatch, backend)
 
     def interrupt(update: ProgressUpdate) -> None:
         raise KeyboardInterrupt

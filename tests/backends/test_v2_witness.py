@@ -7,13 +7,12 @@ import random
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.core.witness_live_support import image_workflow, load_image_workflow, sleep_workflow
 from tests.support.images import png
-from tests.support.v2_proxy import ProxyProcess, error_prompt
+from tests.support.v2_proxy import ProxyProcess, count_cancels, error_prompt, wait_status
 from witness import Witness
 from witness.backends.v2 import V2Backend
 from witness.config.settings import Settings
@@ -40,15 +39,6 @@ def cancelling_kit(v2_proxy: ProxyProcess, comfy_url: str) -> Iterator[Witness]:
     with Witness(settings=proxy_settings(v2_proxy), backend=backend, timeout=60) as made:
         yield made
     backend.close()
-
-
-def wait_status(backend: Any, job_id: str, wanted: str, limit: float = 30.0) -> None:
-    end = time.monotonic() + limit
-    while time.monotonic() < end:
-        if backend.jobs.get(job_id).status == wanted:
-            return
-        time.sleep(0.05)
-    pytest.fail(f"job {job_id} not {wanted} within {limit} s")
 
 
 def test_backend_by_name(kit: Witness) -> None:
@@ -100,14 +90,7 @@ def test_timeout_cancels_the_job_once(
 ) -> None:
     backend = cancelling_kit.backend
     assert isinstance(backend, V2Backend)
-    calls: list[str] = []
-    real = backend.cancel
-
-    def counting(prompt_id: str) -> Any:
-        calls.append(prompt_id)
-        return real(prompt_id)
-
-    monkeypatch.setattr(backend, "cancel", counting)
+    calls = count_cancels(monkeypatch, backend)
     started = time.monotonic()
     result = cancelling_kit.execute(sleep_workflow(30), timeout=3)
     assert time.monotonic() - started < 8
@@ -122,14 +105,7 @@ def test_ctrl_c_while_waiting_cancels_once(
 ) -> None:
     backend = cancelling_kit.backend
     assert isinstance(backend, V2Backend)
-    calls: list[str] = []
-    real = backend.cancel
-
-    def counting(prompt_id: str) -> Any:
-        calls.append(prompt_id)
-        return real(prompt_id)
-
-    monkeypatch.setattr(backend, "cancel", counting)
+    calls = count_cancels(monkeypatch, backend)
 
     def interrupt(update: ProgressUpdate) -> None:
         raise KeyboardInterrupt
