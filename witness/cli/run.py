@@ -61,7 +61,9 @@ def register(sub: Subparsers, parent: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-validate", action="store_true", help="skip the check against /object_info"
     )
-    parser.add_argument("--backend", metavar="NAME", help="run on this backend")
+    parser.add_argument(
+        "--backend", metavar="NAME", help="run on this backend (native, runninghub, v2)"
+    )
 
 
 def add_result_arguments(parser: argparse.ArgumentParser) -> None:
