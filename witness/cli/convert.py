@@ -19,10 +19,6 @@ from typing import Any
 
 from witness.cli.context import Context, Subparsers, add_command
 from witness.cli.errors import CliError
-from witness.config.settings import Settings
-from witness.core.ui_convert import is_ui_format, ui_to_api
-from witness.transport.http import HttpClient
-from witness.utils.files import atomic_writer
 
 __all__ = ["register"]
 
@@ -55,6 +51,8 @@ def register(sub: Subparsers, parent: argparse.ArgumentParser) -> None:
 
 
 def _convert(ctx: Context, args: argparse.Namespace) -> int:
+    from witness.core.ui_convert import is_ui_format, ui_to_api  # noqa: PLC0415 - fast --help
+
     workflow = _read_json(args.workflow, "workflow")
     if not is_ui_format(workflow):
         if isinstance(workflow, dict) and all(
@@ -100,11 +98,17 @@ def _read_json(name: str, what: str) -> Any:
 
 def _fetch_object_info(url: str) -> Any:
     """``GET /object_info`` from the server at ``url``."""
+    from witness.config.settings import Settings  # noqa: PLC0415 - fast --help
+    from witness.transport.http import HttpClient  # noqa: PLC0415
+
     with HttpClient(Settings.from_env(api_url=url)) as http:
         return http.request_json("GET", "/object_info")
 
 
 def _write_atomic(path: Path, text: str) -> None:
+    """Write atomically, with the mode ``open(path, "w")`` would give (not mkstemp's 0600)."""
+    from witness.utils.files import atomic_writer  # noqa: PLC0415 - light; keeps --help fast
+
     try:
         with atomic_writer(path, suffix=".tmp") as fh:
             fh.write(text.encode("utf-8"))
