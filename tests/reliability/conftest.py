@@ -303,13 +303,16 @@ def no_secret_in_errors(monkeypatch: pytest.MonkeyPatch) -> Iterator[ErrorCollec
             )
         original_post_init(self)
 
-    def record(cls: type[BaseException], *args: Any, **kwargs: Any) -> BaseException:
-        error: BaseException = super(WitnessError, cls).__new__(cls, *args)  # type: ignore[misc]
-        collector.errors.append(error)
-        return error
+    original_init = WitnessError.__init__
+
+    def init(self: WitnessError, *args: Any, **kwargs: Any) -> None:
+        # __init__, not __new__: patching __new__ of an exception class leaves CPython's
+        # tp_new slot of OSError-based subclasses (TimeoutError) changed after the undo.
+        original_init(self, *args, **kwargs)
+        collector.errors.append(self)
 
     monkeypatch.setattr(Settings, "__post_init__", post_init)
-    monkeypatch.setattr(WitnessError, "__new__", record)
+    monkeypatch.setattr(WitnessError, "__init__", init)
     yield collector
     monkeypatch.undo()
     SESSION_WALK["tests"] += 1

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.conftest import leaks
+from tests.reliability.conftest import ErrorCollector, leaks
 from witness import Witness
 from witness.config.settings import Settings
 from witness.errors import ConfigError, InvalidArgumentError
@@ -87,3 +87,18 @@ def test_non_ascii_user_reaches_the_server(
             kit.users.save_userdata("x.txt", "x", user="bob\r\nX-Evil: 1")
     assert (workdir / "user" / "用户" / "hello.txt").read_text("utf-8") == "from 用户"
     assert (workdir / "user" / "alice_…" / "hi.txt").read_text("utf-8") == "from alice"
+
+
+def test_the_secret_walk_finds_a_key_deep_in_a_chain(
+    comfy_url: str, no_secret_in_errors: ErrorCollector
+) -> None:
+    """The session-wide walk (conftest ``no_secret_in_errors``) is not vacuous: a secret in a
+    chained third-party exception's attribute is found, and errors are being recorded."""
+    inner = UnicodeEncodeError("latin-1", f"Bearer {KEY}", 7, 8, "ordinal not in range")
+    outer = ConfigError("api_key", "<hidden>", "bad")
+    outer.__context__ = inner
+    assert "error.__context__.object" in leaks(outer, {KEY})
+    with pytest.raises(ConfigError):
+        Settings(api_url=comfy_url, api_key=KEY)
+    assert any(isinstance(e, ConfigError) for e in no_secret_in_errors.errors)
+    no_secret_in_errors.errors.remove(outer)  # planted on purpose
