@@ -41,6 +41,9 @@ __all__ = ["JobRecord", "JobState", "Journal"]
 
 JobState = Literal["new", "submitting", "submitted", "done"]
 
+#: Seconds the writer lets transitions gather before one commit (nobody waits on them).
+GROUP_WINDOW = 0.05
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS jobs (
@@ -254,6 +257,8 @@ class Journal:
             if first is None:
                 return
             group = [first]
+            if first.committed is None:
+                time.sleep(GROUP_WINDOW)  # nobody waits: let more transitions join this fsync
             while True:  # everything queued meanwhile goes into the same transaction
                 try:
                     item = self._queue.get_nowait()
