@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         UserClient,
         WebSocketClient,
     )
+    from witness.backends.v2 import V2Backend, V2Options
     from witness.config.settings import Settings
     from witness.core.results import ExecuteResult, NodeFailure, OutputFile
     from witness.core.tracking import Preview, ProgressUpdate
@@ -85,6 +86,7 @@ if TYPE_CHECKING:
         UnknownParamError,
         UnsafeOutputError,
         UploadError,
+        V2ApiError,
         WaitTimeoutError,
         WebSocketError,
         WitnessError,
@@ -170,6 +172,9 @@ _EXPORTS: dict[str, str] = {
     "UnsafeOutputError": "witness.errors",
     "UploadError": "witness.errors",
     "UserClient": "witness.api_clients",
+    "V2ApiError": "witness.errors",
+    "V2Backend": "witness.backends.v2",
+    "V2Options": "witness.backends.v2",
     "WaitTimeoutError": "witness.errors",
     "WebSocketClient": "witness.api_clients",
     "WebSocketError": "witness.errors",
@@ -257,6 +262,9 @@ __all__ = [
     "UnsafeOutputError",
     "UploadError",
     "UserClient",
+    "V2ApiError",
+    "V2Backend",
+    "V2Options",
     "WaitTimeoutError",
     "WebSocketClient",
     "WebSocketError",

@@ -21,7 +21,10 @@ catches them all. The tree::
         ├── NotFoundError            404
         ├── ConflictError            409
         ├── PayloadTooLargeError     413, with the server's limit in bytes
-        └── ServerError              5xx
+        ├── ServerError              5xx
+        └── V2ApiError               the Comfy API v2 error envelope, one subclass per code
+                                     (V2InvalidWorkflowError, V2QueueFullError, ...; each
+                                     also under its status class where one fits)
     ├── WebSocketError               (a TransportError) the websocket could not connect / broke
     ├── WorkflowError                a workflow cannot be loaded, understood or run as given
     │   ├── WorkflowSourceError      the source cannot be read (missing file, URL failure, size)
@@ -253,7 +256,10 @@ class ApiError(WitnessError):
         server_message: The server's own explanation, extracted from whichever body form it
             used (empty, text, JSON or aiohttp's HTML/text 500 page); may be empty.
         body: The decoded JSON body when there was one, else the (truncated) text.
+        retry_after: The answer's ``Retry-After`` header, when it had one.
     """
+
+    retry_after: str | None = None
 
     def __init__(
         self,
@@ -1105,4 +1111,190 @@ __all__ += [
     "RunningHubWebappNotFoundError",
     "RunningHubWorkflowNotFoundError",
     "RunningHubWorkflowNotReadyError",
+]
+
+
+# -- Comfy API v2 ----------------------------------------------------------------------------
+
+
+class V2ApiError(ApiError):
+    """The Comfy API v2 (``/api/v2/*``) answered with its error envelope.
+
+    The envelope is ``{"error": {"code", "message", "details"}}``; each code has a subclass
+    (see :data:`V2_ERROR_CODES`), an unknown code is a plain :class:`V2ApiError`.
+
+    Attributes:
+        code: The machine-readable code (``invalid_workflow``, ``queue_full``...).
+        details: The envelope's ``details`` object (e.g. ``node_errors``), or ``None``.
+        Plus the :class:`ApiError` fields (``status``, ``method``, ``url``,
+        ``server_message``, ``body``, ``retry_after``).
+    """
+
+    def __init__(
+        self, *, code: str = "", details: Mapping[str, Any] | None = None, **fields: Any
+    ) -> None:
+        self.code = code
+        self.details = dict(details) if isinstance(details, Mapping) else None
+        super().__init__(**fields)
+
+    def _format(self) -> str:
+        text = f"{self.method} {self.url} failed with HTTP {self.status}"
+        if self.code:
+            text += f" [{self.code}]"
+        if self.server_message:
+            text += f": {self.server_message}"
+        return text
+
+
+class V2InvalidRequestError(V2ApiError, BadRequestError):
+    """``invalid_request``: the request is malformed (bad field, bad header, bad limit)."""
+
+
+class V2InvalidWorkflowError(V2ApiError):
+    """``invalid_workflow`` (422): the workflow was refused; ``node_errors`` in ``details``.
+
+    Attributes:
+        node_errors: The parsed per-node problems (:class:`NodeError`), possibly empty.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        raw = (self.details or {}).get("node_errors")
+        self.node_errors: list[NodeError] = parse_node_errors(raw) if raw else []
+
+
+class V2WorkflowFormatUIError(V2InvalidWorkflowError):
+    """``workflow_format_ui`` (422): a UI-export graph was sent where API format is needed."""
+
+
+class V2MissingAssetError(V2ApiError):
+    """``missing_asset`` (422): a ``core/ASSET`` reference names no usable asset."""
+
+
+class V2IdempotencyKeyReuseError(V2ApiError, ConflictError):
+    """``idempotency_key_reuse`` (422): the submit's Idempotency-Key was used before.
+
+    Keys are single-use: an earlier attempt of the same submit may have created the job.
+    """
+
+
+class V2HashMismatchError(V2ApiError, ConflictError):
+    """``hash_mismatch`` (409): the uploaded bytes do not match the declared hash."""
+
+
+class V2NotFoundError(V2ApiError, NotFoundError):
+    """``not_found`` (404): no such job or asset."""
+
+
+class V2BlobNotFoundError(V2NotFoundError):
+    """``blob_not_found`` (404): no blob with that hash (or path) the caller may use."""
+
+
+class V2OutputUnavailableError(V2NotFoundError):
+    """``output_unavailable`` (404): an output's bytes are gone; re-run to get them again."""
+
+
+class V2UnauthorizedError(V2ApiError, UnauthorizedError):
+    """``unauthorized`` (401): the API key (bearer token) is missing or wrong."""
+
+
+class V2ForbiddenError(V2ApiError, ForbiddenError):
+    """``forbidden`` / ``forbidden_origin`` (403)."""
+
+
+class V2InsufficientCreditsError(V2ApiError):
+    """``insufficient_credits`` (402): the account cannot pay for the run."""
+
+
+class V2RateLimitError(V2ApiError):
+    """429 (``queue_full``, ``too_many_streams``): try again after :attr:`retry_after`."""
+
+
+class V2QueueFullError(V2RateLimitError):
+    """``queue_full`` (429 + ``Retry-After``): the job was not accepted; safe to resubmit."""
+
+
+class V2TooManyStreamsError(V2RateLimitError):
+    """``too_many_streams`` (429): too many open event streams; poll instead."""
+
+
+class V2PayloadTooLargeError(V2ApiError, PayloadTooLargeError):
+    """``payload_too_large`` (413): the upload exceeds the server's limit."""
+
+
+class V2UpstreamError(V2ApiError, ServerError):
+    """``upstream_unreachable`` / ``upstream_error`` (5xx): the deployment's ComfyUI failed."""
+
+
+#: Error-envelope code → the exception class raised for it.
+V2_ERROR_CODES: dict[str, type[V2ApiError]] = {
+    "invalid_request": V2InvalidRequestError,
+    "invalid_workflow": V2InvalidWorkflowError,
+    "workflow_format_ui": V2WorkflowFormatUIError,
+    "missing_asset": V2MissingAssetError,
+    "idempotency_key_reuse": V2IdempotencyKeyReuseError,
+    "hash_mismatch": V2HashMismatchError,
+    "not_found": V2NotFoundError,
+    "blob_not_found": V2BlobNotFoundError,
+    "output_unavailable": V2OutputUnavailableError,
+    "unauthorized": V2UnauthorizedError,
+    "forbidden": V2ForbiddenError,
+    "forbidden_origin": V2ForbiddenError,
+    "insufficient_credits": V2InsufficientCreditsError,
+    "queue_full": V2QueueFullError,
+    "too_many_streams": V2TooManyStreamsError,
+    "payload_too_large": V2PayloadTooLargeError,
+    "upstream_unreachable": V2UpstreamError,
+    "upstream_error": V2UpstreamError,
+}
+
+
+def v2_error_from(exc: ApiError) -> ApiError:
+    """The typed v2 error for an :class:`ApiError` whose body is the v2 error envelope.
+
+    Returns ``exc`` itself when the body is not an envelope (a proxy's HTML page...).
+    The ``retry_after`` of ``exc`` is kept.
+    """
+    body = exc.body
+    error = body.get("error") if isinstance(body, Mapping) else None
+    if not isinstance(error, Mapping) or not isinstance(error.get("code"), str):
+        return exc
+    code = str(error["code"])
+    cls = V2_ERROR_CODES.get(code, V2ApiError)
+    message = error.get("message")
+    details = error.get("details")
+    typed = cls(
+        status=exc.status,
+        method=exc.method,
+        url=exc.url,
+        server_message=str(message) if message else exc.server_message,
+        body=body,
+        code=code,
+        details=details if isinstance(details, Mapping) else None,
+    )
+    typed.retry_after = exc.retry_after
+    return typed
+
+
+__all__ += [
+    "V2_ERROR_CODES",
+    "V2ApiError",
+    "V2BlobNotFoundError",
+    "V2ForbiddenError",
+    "V2HashMismatchError",
+    "V2IdempotencyKeyReuseError",
+    "V2InsufficientCreditsError",
+    "V2InvalidRequestError",
+    "V2InvalidWorkflowError",
+    "V2MissingAssetError",
+    "V2NotFoundError",
+    "V2OutputUnavailableError",
+    "V2PayloadTooLargeError",
+    "V2QueueFullError",
+    "V2RateLimitError",
+    "V2TooManyStreamsError",
+    "V2UnauthorizedError",
+    "V2UpstreamError",
+    "V2WorkflowFormatUIError",
+    "v2_error_from",
 ]

@@ -270,17 +270,21 @@ def test_bad_json_file_names_the_file(tmp_path: Path) -> None:
         load_workflow(path)
 
 
-def test_numeric_string_is_runninghub_id_unless_a_file_exists(
+def test_runninghub_is_chosen_explicitly_never_guessed_from_digits(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    loaded = load_workflow("12345")
+    loaded = load_workflow("runninghub:12345")
     assert loaded == LoadedWorkflow({}, "api", "runninghub:12345", "12345")
+    assert load_workflow(" RunningHub:777 ").runninghub_id == "777"
+    with pytest.raises(WorkflowSourceError, match="'runninghub:12345'"):
+        load_workflow("12345")  # a bare number is a file name, with a hint
     (tmp_path / "12345").write_text(json.dumps(API))
     loaded = load_workflow("12345")
     assert loaded.runninghub_id is None
     assert loaded.workflow == API
-    assert load_workflow(" 777 ").runninghub_id == "777"
+    with pytest.raises(InvalidArgumentError, match="digits"):
+        load_workflow("runninghub:abc")
 
 
 def test_unsupported_sources() -> None:

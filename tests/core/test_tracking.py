@@ -26,7 +26,7 @@ from witness.api_clients.ws_events import (
     ReconnectedEvent,
 )
 from witness.core import tracking
-from witness.core.tracking import Preview, ProgressUpdate, Tracker, entry_to_json
+from witness.core.tracking import Preview, ProgressUpdate, Tracker
 from witness.errors import (
     PromptLostError,
     ServerUnavailableError,
@@ -157,7 +157,7 @@ def test_poll_returns_the_entry_once_written(history: FakeHistory, queue: FakeQu
     outcome = _tracker(history, queue).wait(PID, deadline=_deadline())
     assert outcome.status is None
     assert outcome.entry is not None
-    assert outcome.entry["status"]["status_str"] == "success"
+    assert outcome.entry.status.status_str == "success"
     assert history.calls >= 2
 
 
@@ -265,7 +265,7 @@ def test_a_running_prompt_cancelled_ends_with_its_history_entry(
     outcome = tracker.wait(PID, deadline=_deadline())
     assert outcome.status is None  # the entry decides
     assert outcome.entry is not None
-    assert outcome.entry["status"]["status_str"] == "error"
+    assert outcome.entry.status.status_str == "error"
 
 
 def test_a_failed_cancel_still_counts_as_asked(
@@ -440,12 +440,3 @@ def test_previews_are_forwarded_and_callback_errors_ignored(
     )
     assert outcome.entry is not None
     assert previews == [Preview(PID, "7", image, "image/png")]
-
-
-def test_entry_to_json_round_trips_the_history_shape() -> None:
-    raw = _raw_entry(messages=[["execution_start", {"prompt_id": PID, "timestamp": 1}]])
-    back = entry_to_json(HistoryEntry.from_json(PID, raw))
-    assert back["prompt"][1] == PID
-    assert back["outputs"] == raw["outputs"]
-    assert back["status"]["status_str"] == "success"
-    assert back["status"]["messages"] == raw["status"]["messages"]

@@ -41,6 +41,7 @@ from witness.errors import (
     PromptLostError,
     PromptValidationError,
     UnknownParamError,
+    WorkflowSourceError,
     WorkflowValidationError,
 )
 
@@ -256,14 +257,18 @@ def test_execute_json_takes_dicts_only(kit: Witness) -> None:
         kit.execute_json(str(EXAMPLES / "invert.json"))  # type: ignore[arg-type]
 
 
-def test_numeric_id_without_runninghub_is_a_clear_error(
-    kit: Witness, monkeypatch: pytest.MonkeyPatch
+def test_runninghub_id_without_runninghub_is_a_clear_error(
+    kit: Witness, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.delenv("RUNNINGHUB_API_KEY", raising=False)
+    monkeypatch.chdir(tmp_path)  # no .env here
     with pytest.raises(ConfigError) as info:
-        kit.execute("1234567890123", {"x": 1})
+        kit.execute("runninghub:1234567890123", {"x": 1})
     assert "RunningHub" in str(info.value)
     assert "RUNNINGHUB_API_KEY" in str(info.value)
+    # A bare number is never guessed to be a RunningHub id: a file name, with a hint.
+    with pytest.raises(WorkflowSourceError, match="runninghub:1234567890123"):
+        kit.execute("1234567890123", {"x": 1})
 
 
 def _ui_invert() -> dict[str, Any]:
@@ -548,7 +553,7 @@ def test_witness_wide_validate_off(comfy_url: str) -> None:
     with Witness(settings=Settings(api_url=comfy_url, retries=1), validate=False) as loose:
         with pytest.raises(PromptValidationError):
             loose.execute(image_workflow(), {"width": 0, "height": 4})
-        assert loose._object_info is None  # never fetched
+        assert not loose.catalog.loaded  # /object_info never fetched
 
 
 def test_dropped_outputs_are_reported_and_the_rest_runs(kit: Witness) -> None:

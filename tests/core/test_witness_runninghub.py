@@ -34,6 +34,8 @@ from witness.errors import (
 from witness.runninghub.backend import RunningHubProgress
 from witness.runninghub.settings import RUNNINGHUB_ENV_VARS, RunningHubSettings
 
+RH_SOURCE = f"runninghub:{WORKFLOW_ID}"
+
 rh_emulator = rh.rh_emulator
 rh_key = rh.rh_key
 rh_settings = rh.rh_settings
@@ -128,7 +130,9 @@ def test_completed_run_uploads_media_and_keys_outputs_by_output_name(
     image.write_bytes(png_bytes(4, 4))
     seen: list[ProgressUpdate] = []
 
-    result = kit.execute("5001", {"prompt": "a red cat", "image": image}, on_progress=seen.append)
+    result = kit.execute(
+        "runninghub:5001", {"prompt": "a red cat", "image": image}, on_progress=seen.append
+    )
 
     assert isinstance(result, ExecuteResult)
     assert result.status == "completed"
@@ -178,22 +182,22 @@ def test_stub_file_and_numeric_text_both_run_on_runninghub(
     stub.write_text(f'{{"_source": "runninghub", "workflow_id": "{WORKFLOW_ID}"}}')
     assert kit.execute(stub, {"prompt": "x"}).ok
     monkeypatch.chdir(tmp_path)  # no file named like the id here
-    assert kit.execute(f" {WORKFLOW_ID} ", {"prompt": "y"}).ok
+    assert kit.execute(f" runninghub:{WORKFLOW_ID} ", {"prompt": "y"}).ok
     assert [b["workflowId"] for b in create_bodies(rh_emulator)] == [WORKFLOW_ID, WORKFLOW_ID]
 
 
 def test_inspect_fetches_the_runninghub_signature(kit: Witness) -> None:
-    described = kit.inspect(WORKFLOW_ID)
+    described = kit.inspect(RH_SOURCE)
     assert described == kit.inspect(TEXT_TO_IMAGE)
     assert "prompt" in str(described)
 
 
 def test_allow_unknown_and_randomize_seeds(rh_emulator: RunningHubEmulator, kit: Witness) -> None:
     with pytest.raises(UnknownParamError, match="colour"):
-        kit.execute(WORKFLOW_ID, {"prompt": "x", "colour": "red"})
+        kit.execute(RH_SOURCE, {"prompt": "x", "colour": "red"})
     assert rh_emulator.count(CREATE) == 0
     result = kit.execute(
-        WORKFLOW_ID, {"prompt": "x", "colour": "red"}, allow_unknown=True, randomize_seeds=True
+        RH_SOURCE, {"prompt": "x", "colour": "red"}, allow_unknown=True, randomize_seeds=True
     )
     assert result.ok
     (body,) = create_bodies(rh_emulator)
@@ -201,7 +205,7 @@ def test_allow_unknown_and_randomize_seeds(rh_emulator: RunningHubEmulator, kit:
     assert set(items) == {("6", "text"), ("3", "seed")}  # the unknown name is not sent
     assert 0 <= int(items[("3", "seed")]) <= 2**32 - 1
     # An explicit seed is never replaced, and sent once.
-    assert kit.execute(WORKFLOW_ID, {"prompt": "x", "seed": 7}, randomize_seeds=True).ok
+    assert kit.execute(RH_SOURCE, {"prompt": "x", "seed": 7}, randomize_seeds=True).ok
     items2 = [(i["nodeId"], i["fieldName"], i["fieldValue"]) for i in
               create_bodies(rh_emulator)[-1]["nodeInfoList"]]  # fmt: skip
     assert items2.count(("3", "seed", "7")) == 1
@@ -215,7 +219,7 @@ def test_failed_task_reports_failed_reason_as_result_error(
     rh_emulator: RunningHubEmulator, kit: Witness
 ) -> None:
     rh_emulator.add_workflow("5002", TEXT_TO_IMAGE, run_time=0.05, fail=FAILED_REASON)
-    result = kit.execute("5002", {"prompt": "x"})
+    result = kit.execute("runninghub:5002", {"prompt": "x"})
     assert result.status == "failed"
     assert not result.ok
     error = result.error
@@ -239,7 +243,7 @@ def test_required_param_missing_sends_nothing(
     image = tmp_path / "ref.png"
     image.write_bytes(png_bytes())
     with pytest.raises(MissingParamError, match="prompt"):
-        kit.execute(WORKFLOW_ID, {"image": image, "prompt": None})
+        kit.execute(RH_SOURCE, {"image": image, "prompt": None})
     assert rh_emulator.count(UPLOAD) == 0
     assert rh_emulator.count(CREATE) == 0
 
@@ -249,7 +253,7 @@ def test_create_refused_raises_and_nothing_is_left_running(
 ) -> None:
     rh_emulator.queue_full(creates=10)
     with pytest.raises(RunningHubQueueFullError):
-        kit.execute(WORKFLOW_ID, {"prompt": "x"})
+        kit.execute(RH_SOURCE, {"prompt": "x"})
     assert rh_emulator.tasks == {}
 
 
@@ -257,7 +261,7 @@ def test_local_only_and_runninghub_only_arguments_are_not_silently_dropped(
     rh_emulator: RunningHubEmulator, kit: Witness
 ) -> None:
     with pytest.raises(InvalidArgumentError, match="extra_data"):
-        kit.execute(WORKFLOW_ID, {"prompt": "x"}, extra_data={"extra_pnginfo": {}})
+        kit.execute(RH_SOURCE, {"prompt": "x"}, extra_data={"extra_pnginfo": {}})
     # A local (API-format) workflow with RunningHub-only arguments: refused before any request
     # (the local server of this Witness does not even exist).
     with pytest.raises(InvalidArgumentError, match="webhook_url"):
@@ -265,9 +269,9 @@ def test_local_only_and_runninghub_only_arguments_are_not_silently_dropped(
     with pytest.raises(InvalidArgumentError, match="instance_type"):
         kit.execute(TEXT_TO_IMAGE, {"prompt": "x"}, instance_type="plus")
     with pytest.raises(InvalidArgumentError, match="execute"):
-        kit.submit(WORKFLOW_ID, {"prompt": "x"})
+        kit.submit(RH_SOURCE, {"prompt": "x"})
     with pytest.raises(InvalidArgumentError, match="RunningHub"):
-        kit.validate(WORKFLOW_ID)
+        kit.validate(RH_SOURCE)
     assert rh_emulator.count(CREATE) == 0
 
 
@@ -276,7 +280,7 @@ def test_local_only_and_runninghub_only_arguments_are_not_silently_dropped(
 
 def test_timeout_cancels_the_task(rh_emulator: RunningHubEmulator, kit: Witness) -> None:
     rh_emulator.add_workflow("5003", TEXT_TO_IMAGE, run_time=60)
-    result = kit.execute("5003", {"prompt": "x"}, timeout=0.3)
+    result = kit.execute("runninghub:5003", {"prompt": "x"}, timeout=0.3)
     assert result.status == "timeout"
     assert "cancelled" in (result.msg or "")
     cancels = rh_emulator.requests_to(CANCEL)
@@ -290,7 +294,7 @@ def test_timeout_without_cancel_leaves_the_task_running(
     rh_emulator: RunningHubEmulator, kit: Witness
 ) -> None:
     rh_emulator.add_workflow("5004", TEXT_TO_IMAGE, run_time=60)
-    result = kit.execute("5004", {"prompt": "x"}, timeout=0.3, cancel_on_timeout=False)
+    result = kit.execute("runninghub:5004", {"prompt": "x"}, timeout=0.3, cancel_on_timeout=False)
     assert result.status == "timeout"
     assert "may still run" in (result.msg or "")
     assert rh_emulator.count(CANCEL) == 0
@@ -325,7 +329,7 @@ def test_cancel_from_another_thread_interrupts(
             seen.set()
 
     thread, box = run_in_thread(
-        lambda: kit.execute("5005", {"prompt": "x"}, timeout=30, on_progress=on_progress)
+        lambda: kit.execute("runninghub:5005", {"prompt": "x"}, timeout=30, on_progress=on_progress)
     )
     assert seen.wait(10)
     cancelled = kit.cancel(task_ids[0])
@@ -359,7 +363,7 @@ def test_raising_progress_callback_cancels_the_task(
         raise StopError(update.prompt_id)
 
     with pytest.raises(StopError) as caught:
-        kit.execute("5006", {"prompt": "x"}, on_progress=on_progress)
+        kit.execute("runninghub:5006", {"prompt": "x"}, on_progress=on_progress)
     task_id = str(caught.value)
     assert [r.body["taskId"] for r in rh_emulator.requests_to(CANCEL)] == [task_id]
     assert rh_emulator.task(task_id).state == "FAILED"
@@ -373,7 +377,7 @@ def test_missing_key_is_a_clear_config_error_and_nothing_is_sent(
 ) -> None:
     with Witness(NOWHERE) as kit:
         with pytest.raises(ConfigError, match="RUNNINGHUB_API_KEY") as caught:
-            kit.execute(WORKFLOW_ID, {"prompt": "x"})
+            kit.execute(RH_SOURCE, {"prompt": "x"})
         assert caught.value.name == "RUNNINGHUB_API_KEY"
         assert "runninghub_api_key=" in str(caught.value)
         with pytest.raises(ConfigError, match="RUNNINGHUB_API_KEY"):
@@ -418,12 +422,12 @@ def test_environment_configures_runninghub(
         assert kit.runninghub.account_status().remain_coins is not None
         assert rh_emulator.count(ACCOUNT) == 3
         # RUNNINGHUB_TIMEOUT is the default deadline; RUNNINGHUB_INSTANCE_TYPE is sent.
-        result = kit.execute("5007", {"prompt": "x"})
+        result = kit.execute("runninghub:5007", {"prompt": "x"})
         assert result.status == "timeout"
         assert "0.4 s" in (result.msg or "")
         assert create_bodies(rh_emulator)[-1]["instanceType"] == "plus"
         # An explicit execute(timeout=) beats the environment.
-        result = kit.execute(WORKFLOW_ID, {"prompt": "x"}, timeout=10)
+        result = kit.execute(RH_SOURCE, {"prompt": "x"}, timeout=10)
         assert result.ok
 
 
@@ -443,7 +447,7 @@ def test_account_status_through_the_facade(rh_emulator: RunningHubEmulator, kit:
     before = kit.runninghub.account_status()
     assert before.current_task_counts == 0
     assert before.remain_coins is not None
-    result = kit.execute("5008", {"prompt": "x"}, timeout=0.2)
+    result = kit.execute("runninghub:5008", {"prompt": "x"}, timeout=0.2)
     assert result.status == "timeout"
     assert kit.runninghub.account_status().current_task_counts == 0  # cancelled, not queued
 
@@ -455,7 +459,7 @@ def test_instance_type_plus_and_webhook_are_passed(
     rh_emulator: RunningHubEmulator, kit: Witness
 ) -> None:
     result = kit.execute(
-        WORKFLOW_ID,
+        RH_SOURCE,
         {"prompt": "x"},
         webhook_url=rh_emulator.webhook_sink_url,
         instance_type="plus",
@@ -479,12 +483,12 @@ def test_plus_only_key_needs_instance_type_plus(
     settings = rh_settings.with_overrides(api_key=key)
     with Witness(NOWHERE, runninghub_settings=settings) as kit:
         with pytest.raises(RunningHubExclusiveInstanceError) as caught:
-            kit.execute(WORKFLOW_ID, {"prompt": "x"})
+            kit.execute(RH_SOURCE, {"prompt": "x"})
         assert caught.value.code == 435
-        assert kit.execute(WORKFLOW_ID, {"prompt": "x"}, instance_type="plus").ok
+        assert kit.execute(RH_SOURCE, {"prompt": "x"}, instance_type="plus").ok
     plus = settings.with_overrides(instance_type="plus")
     with Witness(NOWHERE, runninghub_settings=plus) as kit:
-        assert kit.execute(WORKFLOW_ID, {"prompt": "x"}).ok
+        assert kit.execute(RH_SOURCE, {"prompt": "x"}).ok
     assert [b.get("instanceType") for b in create_bodies(rh_emulator)] == [
         None, "plus", "plus"
     ]  # fmt: skip

@@ -57,7 +57,7 @@ def test_silent_server_read_timeout_names_url_and_limit(silent_server: str) -> N
         assert error.phase == "read"
         assert error.timeout == 1.0
         assert silent_server in str(error)
-        assert "1.0 s" in str(error)
+        assert "within 1.0 s" in str(error)
 
 
 def test_silent_server_submit_without_validation(silent_server: str) -> None:

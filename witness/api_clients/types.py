@@ -30,6 +30,7 @@ __all__ = [
     "FileRef",
     "FileType",
     "HistoryEntry",
+    "HistoryFile",
     "HistoryStatus",
     "Job",
     "JobStatus",
@@ -38,7 +39,6 @@ __all__ = [
     "LogEntry",
     "LogsRaw",
     "NodeInfo",
-    "OutputFile",
     "PromptResponse",
     "QueueItem",
     "QueueState",
@@ -140,8 +140,9 @@ class UploadedFile:
 
 
 @dataclass(frozen=True)
-class OutputFile:
-    """One file listed in a history entry's outputs.
+class HistoryFile:
+    """One file listed in a history entry's outputs, as the server named it (the raw
+    reference; a result's files are :class:`witness.core.results.OutputFile`).
 
     Attributes:
         node_id: The output node that produced it.
@@ -311,13 +312,14 @@ class CancelResult:
         prompt_id: The prompt.
         outcome: What happened.
         via: ``"jobs_api"`` (``POST /api/jobs/{id}/cancel``, atomic on the server),
-            ``"queue_api"`` (``/queue`` delete or ``/interrupt``) or ``"runninghub"`` (a
-            RunningHub task, ``POST /task/openapi/cancel``; from ``Witness.cancel``).
+            ``"queue_api"`` (``/queue`` delete or ``/interrupt``), ``"runninghub"`` (a
+            RunningHub task, ``POST /task/openapi/cancel``; from ``Witness.cancel``) or
+            ``"v2_api"`` (a Comfy API v2 job, ``POST /api/v2/jobs/{id}/cancel``).
     """
 
     prompt_id: str
     outcome: CancelOutcome
-    via: Literal["jobs_api", "queue_api", "runninghub"]
+    via: Literal["jobs_api", "queue_api", "runninghub", "v2_api"]
 
     @property
     def cancelled(self) -> bool:
@@ -423,16 +425,16 @@ class HistoryEntry:
         """The ``execution_error`` data (node_id, exception_type, exception_message, ...)."""
         return self.status.message("execution_error")
 
-    def output_files(self) -> list[OutputFile]:
+    def output_files(self) -> list[HistoryFile]:
         """Every file item in ``outputs`` (``{filename, subfolder, type}``), in node order."""
-        files: list[OutputFile] = []
+        files: list[HistoryFile] = []
         for node_id, node_output in self.outputs.items():
             for kind, items in node_output.items():
                 if not isinstance(items, list):
                     continue
                 for item in items:
                     if isinstance(item, Mapping) and isinstance(item.get("filename"), str):
-                        files.append(OutputFile(node_id, kind, FileRef.from_json(item)))
+                        files.append(HistoryFile(node_id, kind, FileRef.from_json(item)))
         return files
 
 
@@ -621,3 +623,18 @@ class LogsRaw(TypedDict):
 
     entries: list[LogEntry]
     size: dict[str, int] | None
+
+
+def __getattr__(name: str) -> Any:
+    """``OutputFile``: the old name of :class:`HistoryFile` (deprecated; one ``OutputFile``
+    class remains, :class:`witness.core.results.OutputFile`)."""
+    if name == "OutputFile":
+        import warnings  # noqa: PLC0415
+
+        warnings.warn(
+            "witness.api_clients.types.OutputFile is renamed HistoryFile",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return HistoryFile
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from witness.api_clients.types import HistoryEntry
 from witness.core.dsl import Signature
 from witness.errors import ExecutionError, InvalidArgumentError, WitnessError
 from witness.utils.files import safe_filename, unique_path
@@ -383,22 +384,6 @@ def failure_from_ws_error(
     )
 
 
-def _messages(status: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
-    found: list[tuple[str, Mapping[str, Any]]] = []
-    raw = status.get("messages")
-    if not isinstance(raw, list):
-        return found
-    for item in raw:
-        if (
-            isinstance(item, list | tuple)
-            and len(item) >= 2
-            and isinstance(item[0], str)
-            and isinstance(item[1], Mapping)
-        ):
-            found.append((item[0], item[1]))
-    return found
-
-
 def _execution_time(messages: list[tuple[str, Mapping[str, Any]]]) -> float | None:
     stamps: list[float] = [
         float(data["timestamp"])
@@ -439,7 +424,7 @@ def _node_order(
 
 def assemble(
     prompt_id: str | None,
-    history_entry: Mapping[str, Any] | None,
+    history_entry: HistoryEntry | Mapping[str, Any] | None,
     *,
     signature: Signature | None,
     prompt: Mapping[str, Any] | None,
@@ -452,8 +437,10 @@ def assemble(
 
     Args:
         prompt_id: The prompt.
-        history_entry: The entry (the value under the prompt id), or ``None`` when there is
-            none (then ``status_override`` is required, e.g. ``"timeout"``).
+        history_entry: The typed entry (:class:`~witness.api_clients.types.HistoryEntry`, as
+            :class:`~witness.api_clients.history_client.HistoryClient` returns it; a raw
+            ``/history`` value is parsed into one first), or ``None`` when there is none
+            (then ``status_override`` is required, e.g. ``"timeout"``).
         signature: The workflow's signature, for ``$output`` names (else node ids are used).
         prompt: The submitted prompt, for node titles and output order (falls back to the
             graph stored in the entry).
@@ -477,22 +464,21 @@ def assemble(
             raise InvalidArgumentError(
                 "history_entry", "no history entry: pass status_override (e.g. 'timeout')"
             )
-        entry: Mapping[str, Any] = {}
-    elif not isinstance(history_entry, Mapping):
-        raise InvalidArgumentError(
-            "history_entry", f"expected a mapping, got {type(history_entry).__name__}"
-        )
-    else:
+        entry = HistoryEntry(prompt_id=str(prompt_id or ""), number=0)
+    elif isinstance(history_entry, HistoryEntry):
         entry = history_entry
+    elif isinstance(history_entry, Mapping):
+        entry = HistoryEntry.from_json(str(prompt_id or ""), history_entry)
+    else:
+        raise InvalidArgumentError(
+            "history_entry",
+            f"expected a HistoryEntry or mapping, got {type(history_entry).__name__}",
+        )
 
-    if prompt is None:
-        stored = entry.get("prompt")
-        if isinstance(stored, list | tuple) and len(stored) > 2 and isinstance(stored[2], Mapping):
-            prompt = stored[2]
+    if prompt is None and entry.prompt:
+        prompt = entry.prompt
 
-    raw_status = entry.get("status")
-    status_info: Mapping[str, Any] = raw_status if isinstance(raw_status, Mapping) else {}
-    messages = _messages(status_info)
+    messages: list[tuple[str, Mapping[str, Any]]] = list(entry.status.messages)
     final = None
     for kind, data in reversed(messages):
         if kind in {"execution_error", "execution_interrupted", "execution_success"}:
@@ -502,7 +488,7 @@ def assemble(
     status: Status
     error: NodeFailure | None = None
     msg: str | None = None
-    status_str = status_info.get("status_str")
+    status_str = entry.status.status_str
     if final is not None and final[0] in {"execution_error", "execution_interrupted"}:
         error = failure_from_ws_error(final[1], prompt)
     if status_override is not None:
@@ -513,7 +499,7 @@ def assemble(
         status = (
             "interrupted" if final is not None and final[0] == "execution_interrupted" else "failed"
         )
-    elif status_str is None and status_info.get("completed") is True:
+    elif status_str is None and entry.status.completed:
         status = "completed"
     else:
         status = "failed"
@@ -532,8 +518,7 @@ def assemble(
     elif status == "timeout":
         msg = f"timed out waiting for prompt {prompt_id}"
 
-    raw_outputs = entry.get("outputs")
-    outputs: dict[str, Any] = dict(raw_outputs) if isinstance(raw_outputs, Mapping) else {}
+    outputs: dict[str, Any] = dict(entry.outputs)
     result = ExecuteResult(
         status=status,
         prompt_id=prompt_id,

@@ -11,9 +11,11 @@ Accepted sources, decided in this order (the rule is explicit so nothing is gues
    b. an ``http://``/``https://`` URL: downloaded without any of the ComfyUI connection's
       credentials, with a size limit and a timeout (:func:`witness.utils.fetch.fetch_url`);
       ``file://`` URLs are local files;
-   c. only ASCII digits: **a local file if one of that name exists**, else a RunningHub
-      workflow id (``runninghub_id`` is set and ``workflow`` is empty: the RunningHub path
-      fetches it). ComfyKit treated every digit string as an id, even an existing file;
+   c. ``runninghub:<digits>``: a RunningHub workflow id (``runninghub_id`` is set and
+      ``workflow`` is empty: the RunningHub backend fetches it). Choosing RunningHub is
+      always explicit: a bare digit string is a local file of that name, or a
+      :class:`~witness.errors.WorkflowSourceError` suggesting ``runninghub:<id>`` (ComfyKit
+      guessed that every digit string was an id, even an existing file);
    d. anything else: a local file path (``~`` is expanded).
 
 Unwrapping: ``{"prompt": {...}}`` (a ``POST /prompt`` body or an API export saved with the
@@ -69,6 +71,8 @@ DEFAULT_TIMEOUT: tuple[float, float] = (10.0, 30.0)
 WorkflowFormat = Literal["api", "ui"]
 
 _DIGITS = re.compile(r"[0-9]+")
+#: The source prefix that selects the RunningHub backend: ``runninghub:<workflow id>``.
+RUNNINGHUB_PREFIX = "runninghub:"
 _UNWRAP_DEPTH = 4
 
 
@@ -139,11 +143,19 @@ def load_workflow(
             f"unsupported URL scheme {scheme!r} in {redact_url(text)}; use http(s), file or a path",
             source=redact_url(text),
         )
-    if _DIGITS.fullmatch(text):
-        if Path(text).is_file():
-            logger.debug("%r is an existing file, not a RunningHub id", text)
-            return _from_file(Path(text), max_bytes)
-        return LoadedWorkflow({}, "api", f"runninghub:{text}", runninghub_id=text)
+    if text.lower().startswith(RUNNINGHUB_PREFIX):
+        workflow_id = text[len(RUNNINGHUB_PREFIX) :].strip()
+        if not _DIGITS.fullmatch(workflow_id):
+            raise InvalidArgumentError(
+                "workflow", f"a RunningHub workflow id is digits, got {workflow_id!r}"
+            )
+        return LoadedWorkflow({}, "api", f"runninghub:{workflow_id}", runninghub_id=workflow_id)
+    if _DIGITS.fullmatch(text) and not Path(text).is_file():
+        raise WorkflowSourceError(
+            f"no workflow file named {text!r}; for the RunningHub workflow of that id, pass "
+            f"'runninghub:{text}'",
+            source=text,
+        )
     return _from_file(Path(text).expanduser(), max_bytes)
 
 

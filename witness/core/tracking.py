@@ -52,7 +52,6 @@ __all__ = [
     "ProgressUpdate",
     "Tracker",
     "WaitOutcome",
-    "entry_to_json",
 ]
 
 logger = logging.getLogger(__name__)
@@ -124,35 +123,15 @@ class WaitOutcome:
     """How a wait ended.
 
     Attributes:
-        entry: The history entry as the server sent it (``None`` if there is none).
+        entry: The typed history entry (``None`` if there is none).
         status: ``None`` when the entry decides; ``"timeout"`` or ``"interrupted"`` when the
             wait ended without one (deadline, or cancelled before it ran).
         reason: A sentence for the result's message when ``status`` is set.
     """
 
-    entry: dict[str, Any] | None
+    entry: HistoryEntry | None
     status: Literal["timeout", "interrupted"] | None = None
     reason: str | None = None
-
-
-def entry_to_json(entry: HistoryEntry) -> dict[str, Any]:
-    """The raw ``/history`` shape of a typed entry (what result assembly reads)."""
-    return {
-        "prompt": [
-            entry.number,
-            entry.prompt_id,
-            entry.prompt,
-            entry.extra_data,
-            list(entry.outputs_to_execute),
-        ],
-        "outputs": entry.outputs,
-        "status": {
-            "status_str": entry.status.status_str,
-            "completed": entry.status.completed,
-            "messages": [[kind, data] for kind, data in entry.status.messages],
-        },
-        "meta": entry.meta,
-    }
 
 
 class _Progress:
@@ -225,8 +204,7 @@ def _succeeded(outcome: WaitOutcome) -> bool:
     entry = outcome.entry
     if outcome.status is not None or entry is None:
         return False
-    status = entry.get("status")
-    return isinstance(status, Mapping) and status.get("status_str") == "success"
+    return entry.status.status_str == "success"
 
 
 def _call(callback: Callable[[Any], None], value: object, name: str) -> None:
@@ -418,7 +396,7 @@ class Tracker:
                 entry = self._history.get(prompt_id)
                 unreachable = None
                 if entry is not None:
-                    return WaitOutcome(entry=entry_to_json(entry))
+                    return WaitOutcome(entry=entry)
                 now = time.monotonic()
                 cancel_done = not seen_cancel and self._cancel_state(prompt_id) == _DONE
                 if cancel_done or now - last_lost_check >= LOST_CHECK_EVERY:
@@ -455,7 +433,7 @@ class Tracker:
         """Like :meth:`_check`, but a transport failure raises."""
         entry = self._history.get(prompt_id)
         if entry is not None:
-            return WaitOutcome(entry=entry_to_json(entry))
+            return WaitOutcome(entry=entry)
         return self._lost_outcome(prompt_id)
 
     def _lost_outcome(self, prompt_id: str) -> WaitOutcome | None:
@@ -469,7 +447,7 @@ class Tracker:
             return None
         entry = self._history.get(prompt_id)
         if entry is not None:
-            return WaitOutcome(entry=entry_to_json(entry))
+            return WaitOutcome(entry=entry)
         if self._was_cancelled(prompt_id):
             return WaitOutcome(
                 entry=None, status="interrupted", reason="cancelled before it started running"

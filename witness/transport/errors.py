@@ -144,7 +144,7 @@ def response_error(
         raw = response.content[: 1 << 16]
     except requests.RequestException:
         raw = b""
-    return status_error(
+    error = status_error(
         response.status_code,
         method=method,
         url=url,
@@ -153,6 +153,8 @@ def response_error(
         raw=raw,
         redact=redact,
     )
+    error.retry_after = response.headers.get("Retry-After")
+    return error
 
 
 def status_error(

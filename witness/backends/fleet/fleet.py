@@ -849,10 +849,9 @@ def _lacks_message(lacks: Mapping[str, tuple[str, ...]]) -> str:
 
 
 def _stored_prompt(outcome: WaitOutcome) -> dict[str, Any] | None:
-    stored = (outcome.entry or {}).get("prompt")
-    if isinstance(stored, list) and len(stored) > 2 and isinstance(stored[2], dict):
-        return stored[2]
-    return None
+    if outcome.entry is None or not outcome.entry.prompt:
+        return None
+    return outcome.entry.prompt
 
 
 def _try_parse(prompt: Mapping[str, Any] | None) -> dsl.Signature | None:

@@ -1,16 +1,10 @@
-"""The ``witness`` command line.
+"""``witness convert UI.json [-o API.json] [--object-info FILE | --server URL] [--seed N]``.
 
-Subcommands:
-
-``witness convert UI.json [-o API.json] [--object-info FILE | --server URL] [--seed N]``
-    Convert a workflow saved by the ComfyUI editor (UI format) into the API-format prompt that
-    ``POST /prompt`` takes, exactly as the official frontend would (see
-    :mod:`witness.core.ui_convert`). The node definitions come from a saved ``/object_info``
-    JSON file (``.gz`` accepted) or from a running server. Without ``-o`` the prompt is
-    written to standard output.
-
-Exit status: 0 on success, 1 when the conversion or the server fails, 2 for usage errors
-(argparse's convention).
+Convert a workflow saved by the ComfyUI editor (UI format) into the API-format prompt that
+``POST /prompt`` takes, exactly as the official frontend would (see
+:mod:`witness.core.ui_convert`). The node definitions come from a saved ``/object_info`` JSON
+file (``.gz`` accepted) or from a running server. Without ``-o`` the prompt is written to
+standard output (with ``--json``: on one line).
 """
 
 from __future__ import annotations
@@ -22,57 +16,28 @@ import logging
 import os
 import sys
 import tempfile
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
+from witness.cli.context import Context, Subparsers, add_command
+from witness.cli.errors import CliError
 from witness.config.settings import Settings
 from witness.core.ui_convert import is_ui_format, ui_to_api
-from witness.errors import WitnessError
 from witness.transport.http import HttpClient
 
-__all__ = ["main"]
+__all__ = ["register"]
 
 logger = logging.getLogger(__name__)
 
 
-class CliError(Exception):
-    """A problem to report to the user as ``witness: error: ...`` (exit status 1)."""
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``witness`` command line.
-
-    Args:
-        argv: The arguments (without the program name); ``None`` reads ``sys.argv[1:]``.
-
-    Returns:
-        The exit status: 0 success, 1 failure, 2 usage error.
-    """
-    parser = _parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse exits on --help and on usage errors
-        return int(exc.code) if isinstance(exc.code, int) else 2
-    try:
-        result: int = args.handler(args, sys.stdout)
-        return result
-    except (CliError, WitnessError) as exc:
-        print(f"witness: error: {exc}", file=sys.stderr)
-        return 1
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="witness", description="Client tools for the ComfyUI server API."
-    )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    convert = sub.add_parser(
-        "convert",
-        help="convert a UI-format workflow to an API-format prompt",
-        description="Convert a workflow saved by the ComfyUI editor (UI format) into the "
+def register(sub: Subparsers, parent: argparse.ArgumentParser) -> None:
+    """Add ``convert``."""
+    convert = add_command(
+        sub, "convert", parent, _convert,
+        "convert a UI-format workflow to an API-format prompt",
+        "Convert a workflow saved by the ComfyUI editor (UI format) into the\n"
         "API-format prompt that POST /prompt takes, as the official frontend does.",
-    )
+    )  # fmt: skip
     convert.add_argument("workflow", help="the UI-format workflow JSON file ('-' for stdin)")
     convert.add_argument("-o", "--output", help="write the API prompt here (default: stdout)")
     source = convert.add_mutually_exclusive_group(required=True)
@@ -88,11 +53,9 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="seed for dynamic prompts {a|b} (default: always the first option)",
     )
-    convert.set_defaults(handler=_convert)
-    return parser
 
 
-def _convert(args: argparse.Namespace, stdout: TextIO) -> int:
+def _convert(ctx: Context, args: argparse.Namespace) -> int:
     workflow = _read_json(args.workflow, "workflow")
     if not is_ui_format(workflow):
         if isinstance(workflow, dict) and all(
@@ -111,10 +74,12 @@ def _convert(args: argparse.Namespace, stdout: TextIO) -> int:
     text = json.dumps(prompt, indent=2, ensure_ascii=False) + "\n"
     if args.output and args.output != "-":
         _write_atomic(Path(args.output), text)
-        print(f"wrote {len(prompt)} nodes to {args.output}", file=sys.stderr)
+        ctx.out.record({"path": args.output, "nodes": len(prompt)}, None)
+        ctx.out.info(f"wrote {len(prompt)} nodes to {args.output}")
+    elif ctx.out.json_mode:
+        ctx.out.record(prompt)
     else:
-        stdout.write(text)
-        stdout.flush()
+        ctx.out.text(text)
     return 0
 
 
@@ -153,7 +118,3 @@ def _write_atomic(path: Path, text: str) -> None:
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
         raise CliError(f"cannot write {path}: {exc.strerror or exc}") from exc
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -1,9 +1,10 @@
-"""Tests of the ``witness`` command line (witness/cli.py, ``python -m witness``)."""
+"""Tests of ``witness convert`` (witness/cli/convert.py), in-process and via ``python -m``."""
 
 from __future__ import annotations
 
 import gzip
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -14,7 +15,8 @@ import pytest
 
 from witness.cli import main
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "uiconv"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "uiconv"
+ROOT = Path(__file__).resolve().parents[2]
 OBJECT_INFO_GZ = FIXTURES / "object_info-0.3.75.json.gz"
 
 
@@ -127,7 +129,7 @@ def test_unreachable_server_is_a_clean_error(
     files: dict[str, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     rc = main(["convert", str(files["ui"]), "--server", "http://127.0.0.1:9"])
-    assert rc == 1
+    assert rc == 3  # the documented exit status for an unreachable server
     assert capsys.readouterr().err.startswith("witness: error: ")
 
 
@@ -150,8 +152,17 @@ def test_python_dash_m_witness(files: dict[str, Path], tmp_path: Path) -> None:
         [sys.executable, "-m", "witness", "convert", "in.json", "-o", "api.json",
          "--object-info", str(OBJECT_INFO_GZ)],
         cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert json.loads((tmp_path / "api.json").read_text("utf-8"))["2"]["class_type"] == (
         "CLIPTextEncode"
     )
+
+
+def test_convert_json_mode_prints_the_prompt_on_one_line(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--json", "convert", str(files["ui"]), "--object-info", str(OBJECT_INFO_GZ)]) == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    assert json.loads(line)["2"]["class_type"] == "CLIPTextEncode"
