@@ -52,6 +52,7 @@ from witness.backends.base import (
 from witness.backends.fleet.member import Member
 from witness.backends.fleet.routing import RoundRobin, lacking, merge_object_info
 from witness.backends.fleet.stats import ServerStats
+from witness.backends.native import NativeBackend
 from witness.config.settings import Settings
 from witness.core import dsl
 from witness.core.results import ExecuteResult
@@ -104,8 +105,9 @@ class Fleet:
     """Several ComfyUI servers as one backend (see the module doc for routing and failover).
 
     Args:
-        servers: Server URLs, :class:`~witness.transport.http.HttpClient` s, or backends
-            with an ``http`` attribute (a ``NativeBackend``); at least one.
+        servers: Server URLs, :class:`~witness.backends.native.NativeBackend` s,
+            :class:`~witness.transport.http.HttpClient` s or objects with an ``http``
+            attribute (a ``Witness``); at least one.
         weights: Relative capacity per server (same order), default all 1.0.
         max_concurrent: Per-server cap on this fleet's prompts queued or running there: one
             int for all, or a sequence (``None`` entries: no cap).
@@ -151,9 +153,9 @@ class Fleet:
         self.max_moves = max_moves
         self.default_timeout = float(timeout)
         self.validate_by_default = validate
-        self._owned: list[HttpClient] = []
+        self._owned: list[NativeBackend] = []
         self.members = [
-            Member(self._http_of(server, settings), weight=weight, max_concurrent=cap)
+            Member(self._backend_of(server, settings), weight=weight, max_concurrent=cap)
             for server, weight, cap in zip(given, weights, caps, strict=True)
         ]
         urls = [m.url for m in self.members]
@@ -173,18 +175,21 @@ class Fleet:
         self._health = threading.Thread(target=self._health_loop, name="fleet-health", daemon=True)
         self._health.start()
 
-    def _http_of(self, server: Any, settings: Mapping[str, Any]) -> HttpClient:
-        if isinstance(server, HttpClient):
+    def _backend_of(self, server: Any, settings: Mapping[str, Any]) -> NativeBackend:
+        if isinstance(server, NativeBackend):
             return server
-        http = getattr(server, "http", None)
+        http = server if isinstance(server, HttpClient) else getattr(server, "http", None)
         if isinstance(http, HttpClient):
-            return http
+            # Not ours to close: the http belongs to the caller (the backend is closed as
+            # a shell only: its websocket).
+            return NativeBackend(http)
         if isinstance(server, str) and server.strip():
-            client = HttpClient(Settings(api_url=server, **settings))
-            self._owned.append(client)
-            return client
+            backend = NativeBackend(HttpClient(Settings(api_url=server, **settings)))
+            self._owned.append(backend)
+            return backend
         raise InvalidArgumentError(
-            "servers", f"takes URLs, HttpClients or backends with .http, got {server!r}"
+            "servers",
+            f"takes URLs, NativeBackends, HttpClients or objects with .http, not {server!r}",
         )
 
     def __repr__(self) -> str:
@@ -210,8 +215,10 @@ class Fleet:
         self._health.join(timeout=5.0)
         for member in self.members:
             member.close()
-        for http in self._owned:
-            http.close()
+            if member.backend in self._owned:
+                member.backend.close()
+            else:
+                member.ws.close()  # the websocket the fleet opened; the caller's http stays
 
     # -- statistics ------------------------------------------------------------------------
 
