@@ -40,7 +40,6 @@ from witness.api_clients.ws_events import (
 from witness.backends.fleet.health import CircuitBreaker
 from witness.backends.fleet.stats import ServerStats, StatsCounter
 from witness.backends.native import NativeBackend
-from witness.core import dsl
 from witness.core.results import ExecuteResult
 from witness.core.tracking import WaitOutcome
 from witness.core.validate import NodeCatalog
@@ -297,19 +296,6 @@ class Member:
             if latency is None:
                 latency = time.monotonic() - submitted if submitted is not None else 0.0
             self.counters.add_result(result.status, latency)
-
-    def assemble(
-        self,
-        prompt_id: str,
-        outcome: WaitOutcome,
-        *,
-        signature: dsl.Signature | None,
-        prompt: Mapping[str, Any] | None,
-        started: float,
-    ) -> ExecuteResult:
-        """The :class:`ExecuteResult` of a wait outcome, with this server's file URLs (the
-        native backend's assembly)."""
-        return self.backend.assembler(prompt_id, outcome, signature, prompt, started)
 
     # -- health ------------------------------------------------------------------------------
 
