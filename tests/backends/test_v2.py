@@ -18,7 +18,13 @@ import pytest
 
 from tests.core.witness_live_support import load_image_workflow, read_png, sleep_workflow
 from tests.support.images import png
-from tests.support.v2_proxy import ProxyProcess, error_prompt, tiny_prompt
+from tests.support.v2_proxy import (
+    ProxyProcess,
+    count_cancels,
+    error_prompt,
+    tiny_prompt,
+    wait_status,
+)
 from witness.api_clients.queue_client import QueueClient
 from witness.api_clients.types import CancelOutcome
 from witness.backends.base import BackendOptions, PreparedWorkflow, RunHandle, WaitCallbacks
@@ -71,15 +77,6 @@ def run(
     prepared, _ = prepare(backend, workflow, params or {}, deadline)
     handle = backend.submit(prepared, deadline, options)
     return handle.wait(deadline, callbacks)
-
-
-def wait_status(backend: V2Backend, job_id: str, wanted: str, limit: float = 30.0) -> None:
-    end = time.monotonic() + limit
-    while time.monotonic() < end:
-        if backend.jobs.get(job_id).status == wanted:
-            return
-        time.sleep(0.05)
-    pytest.fail(f"job {job_id} not {wanted} within {limit} s")
 
 
 def test_the_protocols_are_implemented(backend: V2Backend) -> None:
@@ -199,14 +196,15 @@ def test_cancel_a_running_job(backend: V2Backend) -> None:
     result = handle.wait(deadline)
     assert result.status == "interrupted"
     assert list(result.images_by_var) == ["before"]  # what finished before the cancel
-    assert handle.cancel().outcome is CancelOutcome.FINISHED
+    assert handle.cancel() == cancelled  # idempotent: nothing is sent again
+    assert backend.cancel(handle.prompt_id).outcome is CancelOutcome.FINISHED
     assert handle.done()
 
 
 def test_timeout_cancels_the_job(backend: V2Backend) -> None:
     deadline = Deadline.after(3)
     prepared, _ = prepare(backend, sleep_workflow(30), {}, deadline)
-    handle = backend.submit(prepared, deadline)
+    handle = backend.submit(prepared, deadline, V2Options(cancel_on_timeout=True))
     started = time.monotonic()
     result = handle.wait(deadline)
     assert time.monotonic() - started < 6
@@ -217,27 +215,21 @@ def test_timeout_cancels_the_job(backend: V2Backend) -> None:
 def test_an_exception_while_waiting_cancels_once(
     backend: V2Backend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    calls: list[str] = []
-    real_cancel = backend.cancel
-
-    def counting_cancel(prompt_id: str) -> Any:
-        calls.append(prompt_id)
-        return real_cancel(prompt_id)
-
-    monkeypatch.setattr(backend, "cancel", counting_cancel)
+    calls = count_cancels(monkeypatch, backend)
 
     def interrupt(update: ProgressUpdate) -> None:
         raise KeyboardInterrupt
 
     deadline = Deadline.after(60)
     prepared, _ = prepare(backend, sleep_workflow(30), {}, deadline)
-    handle = backend.submit(prepared, deadline)
+    handle = backend.submit(prepared, deadline, V2Options(cancel_on_error=True))
     callbacks = WaitCallbacks(on_progress=interrupt)
     with pytest.raises(KeyboardInterrupt):
         handle.wait(deadline, callbacks)
     assert calls == [handle.prompt_id]
     wait_status(backend, handle.prompt_id, "canceled")
     assert handle.wait(deadline).status == "interrupted"  # a later wait still works
+    handle.cancel()  # what the pipeline does after an error: answered from the first cancel
     assert calls == [handle.prompt_id]  # cancelled exactly once
 
 

@@ -186,3 +186,26 @@ def error_prompt() -> dict[str, object]:
             "inputs": {"images": ["2", 0], "filename_prefix": "witness_v2_err"},
         },
     }
+
+
+def count_cancels(monkeypatch: pytest.MonkeyPatch, backend: object) -> list[str]:
+    """Record each ``backend.cancel(prompt_id)`` (still carried out); returns the list."""
+    calls: list[str] = []
+    real = backend.cancel  # type: ignore[attr-defined]
+
+    def counting(prompt_id: str) -> object:
+        calls.append(prompt_id)
+        return real(prompt_id)
+
+    monkeypatch.setattr(backend, "cancel", counting)
+    return calls
+
+
+def wait_status(backend: object, job_id: str, wanted: str, limit: float = 30.0) -> None:
+    """Wait until ``backend.jobs.get(job_id)`` has status ``wanted`` (fail after ``limit``)."""
+    end = time.monotonic() + limit
+    while time.monotonic() < end:
+        if backend.jobs.get(job_id).status == wanted:  # type: ignore[attr-defined]
+            return
+        time.sleep(0.05)
+    pytest.fail(f"job {job_id} not {wanted} within {limit} s")

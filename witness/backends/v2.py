@@ -114,7 +114,11 @@ class V2Options(BackendOptions):
             ``extra_data.api_key_comfy_org``; never shown.
         idempotency_key: The submit's key (default: a new one per submit).
         events: Follow the event stream (progress, previews); ``False`` polls instead.
-        cancel_on_timeout: Cancel the job when the wait's deadline passes.
+        cancel_on_timeout: The handle itself cancels the job when its wait's deadline passes
+            (for a handle used without the pipeline: ``execute()`` cancels on timeout and on
+            errors itself, see its ``cancel_on_timeout`` / ``cancel_on_error``).
+        cancel_on_error: The handle itself cancels the job when an exception (Ctrl-C
+            included) ends its wait.
     """
 
     metadata: str | None = None
@@ -122,7 +126,8 @@ class V2Options(BackendOptions):
     partner_api_key: str | None = field(default=None, repr=False)
     idempotency_key: str | None = None
     events: bool = True
-    cancel_on_timeout: bool = True
+    cancel_on_timeout: bool = False
+    cancel_on_error: bool = False
 
 
 def resolve_comfy_api_key(
@@ -410,6 +415,7 @@ class V2RunHandle:
         self._started = started
         self._result: ExecuteResult | None = None
         self._cancelled = False
+        self._cancel_result: CancelResult | None = None
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -433,10 +439,11 @@ class V2RunHandle:
         """Follow the job until it ends or ``deadline`` passes.
 
         Progress and previews come from the event stream; the end state and outputs from
-        ``GET /api/v2/jobs/{id}``. When the deadline passes the job is cancelled (unless
-        ``V2Options(cancel_on_timeout=False)``) and a result with status ``"timeout"`` (and
-        the outputs so far) is returned. On any exception while waiting (Ctrl-C included)
-        the job is cancelled once, then the exception goes on.
+        ``GET /api/v2/jobs/{id}``. When the deadline passes a result with status
+        ``"timeout"`` (and the outputs so far) is returned; the run goes on unless
+        ``V2Options(cancel_on_timeout=True)``. With ``V2Options(cancel_on_error=True)`` an
+        exception while waiting (Ctrl-C included) cancels the job first. (The pipeline of
+        ``execute()`` does both itself, through :meth:`cancel`; a job is cancelled once.)
 
         Raises:
             PromptLostError: The deployment forgot the job.
@@ -454,7 +461,8 @@ class V2RunHandle:
                 prompt_id=self.prompt_id,
             ) from exc
         except BaseException:
-            self._cancel_once()
+            if self._options.cancel_on_error:
+                self._cancel_once()
             raise
         if job is None:
             if self._options.cancel_on_timeout:
@@ -466,8 +474,17 @@ class V2RunHandle:
         return self._result
 
     def cancel(self) -> CancelResult:
-        """Cancel the job (``POST /api/v2/jobs/{id}/cancel``); idempotent."""
-        return self._backend.cancel(self.prompt_id)
+        """Cancel the job (``POST /api/v2/jobs/{id}/cancel``); idempotent: once a cancel
+        was sent through this handle, later calls answer with its result."""
+        with self._lock:
+            if self._cancel_result is not None:
+                return self._cancel_result
+        result = self._backend.cancel(self.prompt_id)
+        with self._lock:
+            if result.cancelled:
+                self._cancel_result = result
+            self._cancelled = self._cancelled or result.cancelled
+        return result
 
     def done(self) -> bool:
         """Whether the job has ended (asks the deployment once while it has not)."""
@@ -568,7 +585,7 @@ class V2RunHandle:
                 return
             self._cancelled = True
         try:
-            result = self._backend.cancel(self.prompt_id)
+            result = self.cancel()
             logger.info("job %s cancelled: %s", self.prompt_id, result.outcome.value)
         except WitnessError as exc:
             logger.warning("job %s: cancel failed: %s", self.prompt_id, exc)

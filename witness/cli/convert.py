@@ -21,9 +21,6 @@ from typing import Any
 
 from witness.cli.context import Context, Subparsers, add_command
 from witness.cli.errors import CliError
-from witness.config.settings import Settings
-from witness.core.ui_convert import is_ui_format, ui_to_api
-from witness.transport.http import HttpClient
 
 __all__ = ["register"]
 
@@ -56,6 +53,8 @@ def register(sub: Subparsers, parent: argparse.ArgumentParser) -> None:
 
 
 def _convert(ctx: Context, args: argparse.Namespace) -> int:
+    from witness.core.ui_convert import is_ui_format, ui_to_api  # noqa: PLC0415 - fast --help
+
     workflow = _read_json(args.workflow, "workflow")
     if not is_ui_format(workflow):
         if isinstance(workflow, dict) and all(
@@ -101,6 +100,9 @@ def _read_json(name: str, what: str) -> Any:
 
 def _fetch_object_info(url: str) -> Any:
     """``GET /object_info`` from the server at ``url``."""
+    from witness.config.settings import Settings  # noqa: PLC0415 - fast --help
+    from witness.transport.http import HttpClient  # noqa: PLC0415
+
     with HttpClient(Settings.from_env(api_url=url)) as http:
         return http.request_json("GET", "/object_info")
 

@@ -6,11 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from witness.api_clients.types import FileRef
 from witness.cli.context import Context, Subparsers, add_command
 from witness.cli.errors import EXIT_OK, UsageError
 from witness.cli.output import path_text
-from witness.utils.files import safe_filename
 
 __all__ = ["register"]
 
@@ -54,6 +52,9 @@ def _upload(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def _download(ctx: Context, args: argparse.Namespace) -> int:
+    from witness.api_clients.types import FileRef  # noqa: PLC0415 - fast --help
+    from witness.utils.files import safe_filename  # noqa: PLC0415
+
     ref = FileRef(args.name, args.subfolder, args.type)
     files = ctx.kit().files
     if args.output == "-":

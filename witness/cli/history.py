@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from witness.api_clients.types import HistoryEntry
 from witness.cli.context import Context, Subparsers, add_command
 from witness.cli.errors import EXIT_FAILED, EXIT_OK
+
+if TYPE_CHECKING:
+    from witness.api_clients.types import HistoryEntry
 
 __all__ = ["register"]
 

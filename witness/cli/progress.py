@@ -12,9 +12,10 @@ import os
 import threading
 import time
 from collections.abc import Mapping
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from witness.core.tracking import ProgressUpdate
+if TYPE_CHECKING:
+    from witness.core.tracking import ProgressUpdate
 
 __all__ = ["BatchProgress", "RunProgress", "have_tqdm"]
 

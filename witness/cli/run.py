@@ -12,7 +12,7 @@ import argparse
 import inspect
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
@@ -26,8 +26,8 @@ from witness.cli.workflow import add_workflow_arguments, load, params_for
 from witness.errors import WitnessError
 
 if TYPE_CHECKING:
+    from witness.api_clients.types import CancelResult
     from witness.core.results import ExecuteResult
-    from witness.core.witness import Witness
 
 __all__ = ["cancel_prompt", "register", "report_result"]
 
@@ -61,7 +61,9 @@ def register(sub: Subparsers, parent: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-validate", action="store_true", help="skip the check against /object_info"
     )
-    parser.add_argument("--backend", metavar="NAME", help="run on this backend")
+    parser.add_argument(
+        "--backend", metavar="NAME", help="run on this backend (native, runninghub, v2)"
+    )
 
 
 def add_result_arguments(parser: argparse.ArgumentParser) -> None:
@@ -97,9 +99,9 @@ def held_interrupt(out: Output) -> Iterator[_Pending]:
         signal.signal(signal.SIGINT, previous)
 
 
-def cancel_prompt(ctx: Context, kit: Witness, prompt_id: str) -> int:
-    """Cancel ``prompt_id`` on the server, exactly once, and report it on stderr (and as a
-    record); returns 130.
+def cancel_prompt(ctx: Context, cancel: Callable[[], CancelResult], prompt_id: str) -> int:
+    """Cancel the prompt (``cancel``: its handle's ``cancel``) exactly once, and report it on
+    stderr (and as a record); returns 130.
 
     From here on Ctrl-C is ignored (the command is ending): a second Ctrl-C can neither
     send a second cancel nor cut this one short. :func:`witness.cli.app.main` restores the
@@ -109,7 +111,7 @@ def cancel_prompt(ctx: Context, kit: Witness, prompt_id: str) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     outcome: str = "unknown"
     try:
-        outcome = kit.cancel(prompt_id).outcome.value
+        outcome = cancel().outcome.value
     except WitnessError as exc:
         ctx.out.error(f"could not cancel prompt {prompt_id}: {exc}")
     ctx.out.warn(f"interrupted: prompt {prompt_id} cancelled on the server ({outcome})")
@@ -126,7 +128,7 @@ def _run(ctx: Context, args: argparse.Namespace) -> int:
     ctx.out.info(f"queued prompt {handle.prompt_id}")
     if pending.requested:
         handle.release()
-        return cancel_prompt(ctx, kit, handle.prompt_id)
+        return cancel_prompt(ctx, handle.cancel, handle.prompt_id)
     prompt = getattr(handle, "prompt", None) or loaded.workflow  # for the node titles
     progress = None if ctx.out.quiet else RunProgress(ctx.out.stderr, prompt)
     try:
@@ -134,7 +136,7 @@ def _run(ctx: Context, args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         if progress is not None:
             progress.close()
-        return cancel_prompt(ctx, kit, handle.prompt_id)
+        return cancel_prompt(ctx, handle.cancel, handle.prompt_id)
     finally:
         if progress is not None:
             progress.close()

@@ -51,4 +51,5 @@ def test_without_blake3_there_is_no_hash(tmp_path: Path) -> None:
     path = tmp_path / "f.bin"
     path.write_bytes(b"x")
     assert FileHasher().hash_file(path) is None
-    assert hashing.hash_stream(path.open("rb")) is None
+    with path.open("rb") as handle:
+        assert hashing.hash_stream(handle) is None
