@@ -215,3 +215,17 @@ def test_a_restarted_server_is_routed_by_its_new_nodes(
     finally:
         c.extra_args = stock_args
         c.restart()
+
+
+def test_the_facade_runs_on_a_fleet(trio: Fleet, fleet_servers: list[ComfyServer]) -> None:
+    from witness import Witness
+
+    c_url = fleet_servers[2].url
+    with Witness(fleet_servers[0].url, backend=trio) as kit:
+        options = FleetOptions(prefer=c_url)
+        result = kit.execute(tiny_prompt(save=True), {"color": 77}, options=options)
+        assert result.ok
+        assert result.images[0].startswith(c_url)
+        submitted = kit.submit(sleep_prompt(0.0, color=78))
+        assert submitted.wait().ok
+        assert submitted.prompt_id in history_ids(submitted.server or "")  # type: ignore[attr-defined]

@@ -114,7 +114,7 @@ def test_sigkill_mid_batch_then_rerun_runs_every_job_exactly_once(
 ) -> None:
     pair = _pair(fleet_servers)
     rng = random.Random(1500 + point)
-    kill_after = rng.randint(5 + 38 * point, 35 + 38 * point)  # spread over the batch
+    kill_after = rng.randint(5 + 28 * point, 20 + 28 * point)  # spread over the batch
     tag = f"crash{point}-{time.time_ns()}"
     spec = {
         "workflow": _workflow(),

@@ -2,9 +2,10 @@
 
 Every job's state is written, and synced to disk, at each transition:
 
-``new`` → ``submitting`` (its prompt id is recorded **before** ``POST /prompt``) →
-``submitted`` (the server accepted it; which server) → ``done`` (status, files, duration,
-error).
+``new`` → ``submitting`` (about to ``POST /prompt``) → ``submitted`` (the server accepted
+it; which server) → ``done`` (status, files, duration, error). Every job's prompt id is chosen
+and written in the very first transaction (:meth:`Journal.bind`), so it is on disk **before**
+any submit is sent.
 
 After a crash (even SIGKILL) the journal says, per job: finished (skip it), submitted to a
 server (re-attach by prompt id), or submitting (the answer never came: ask the servers'
@@ -13,10 +14,10 @@ workflow's and the job list's hashes are stored; a resume with other ones is ref
 
 The file uses WAL journaling with ``synchronous=FULL``: a committed transition survives a
 kill of the process and a power loss. One writer thread commits transitions in groups (one
-fsync for all transitions queued meanwhile). Only ``submitting`` is waited for (the id must
-be on disk before the submit is sent); ``submitted`` and ``done`` are queued without waiting,
-which is safe: a lost ``submitted`` leaves ``submitting`` (reconciled by prompt id), a lost
-``done`` leaves ``submitted`` (re-attached: the server's history has the result). Reading
+fsync for all transitions queued meanwhile); workers do not wait for it, which is safe
+because a resumed run trusts no unfinished state: every job not ``done`` is first looked up
+by its prompt id in the servers' queues and histories (a lost ``submitted`` or ``done`` is
+found there; a job found nowhere is submitted, with the same id). Reading
 (:meth:`Journal.records`) and closing flush the queue first.
 """
 
@@ -28,6 +29,7 @@ import queue
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +40,9 @@ from witness.errors import BatchMismatchError
 __all__ = ["JobRecord", "JobState", "Journal"]
 
 JobState = Literal["new", "submitting", "submitted", "done"]
+
+#: Seconds the writer lets transitions gather before one commit (nobody waits on them).
+GROUP_WINDOW = 0.05
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -156,8 +161,9 @@ class Journal:
                     [("workflow", workflow_hash), ("jobs", jobs_hash), ("total", str(len(jobs)))],
                 )
                 self._db.executemany(
-                    "INSERT INTO jobs (idx, params, state, updated) VALUES (?, ?, 'new', ?)",
-                    [(i, _dump(p), now) for i, p in enumerate(jobs)],
+                    "INSERT INTO jobs (idx, params, state, prompt_id, updated) "
+                    "VALUES (?, ?, 'new', ?, ?)",
+                    [(i, _dump(p), str(uuid.uuid4()), now) for i, p in enumerate(jobs)],
                 )
                 self._db.execute("COMMIT")
             except BaseException:
@@ -172,10 +178,11 @@ class Journal:
     # -- transitions -------------------------------------------------------------------------
 
     def submitting(self, index: int, prompt_id: str) -> None:
-        """The prompt id is chosen; written (and synced) before the submit is sent."""
+        """The submit is about to be sent (its prompt id has been on disk since :meth:`bind`)."""
         self._write(
             "UPDATE jobs SET state='submitting', prompt_id=?, updated=? WHERE idx=?",
             (prompt_id, time.time(), index),
+            wait=False,
         )
 
     def submitted(self, index: int, server: str) -> None:
@@ -250,6 +257,8 @@ class Journal:
             if first is None:
                 return
             group = [first]
+            if first.committed is None:
+                time.sleep(GROUP_WINDOW)  # nobody waits: let more transitions join this fsync
             while True:  # everything queued meanwhile goes into the same transaction
                 try:
                     item = self._queue.get_nowait()

@@ -5,13 +5,11 @@ after its submit, so the same call after a crash (SIGKILL included) finishes the
 without losing or repeating a job:
 
 * ``done`` jobs are skipped (event ``"skipped"``);
-* ``submitted`` jobs are re-attached by prompt id on their server (event ``"resumed"``); one
-  that server has in neither its queue nor its history (the server restarted) is ``lost``
-  (re-run when ``retry_lost`` > 0);
-* ``submitting`` jobs (the submit's answer never came) are looked up by prompt id in every
-  reachable server's queue and history first: found → re-attached; nowhere → submitted
-  again with the same prompt id;
-* ``new`` jobs run.
+* every other job is first looked up by its prompt id (chosen and journaled before anything
+  was submitted) in the reachable servers' queues and histories: found → re-attached
+  (event ``"resumed"``), its result collected; found nowhere → submitted, with the same
+  prompt id, unless the journal says a server had accepted it (``submitted``): then that
+  server lost it (it restarted) and the job is ``lost`` (re-run when ``retry_lost`` > 0).
 
 Outputs go to ``out_dir/job-NNNNN/``; ``out_dir/manifest.jsonl`` (one line per job) and
 ``out_dir/summary.json`` are rewritten from the journal at the end.
@@ -323,20 +321,22 @@ class _Runner:
             self._record(record, "error", server, (), f"{type(exc).__name__}: {exc}", None)
 
     def _reattach(self, record: JobRecord, deadline: Deadline) -> BatchHandle | None:
-        """A handle for a job an earlier run submitted (or may have), else ``None``."""
+        """A handle for a job an earlier run submitted (or may have), else ``None``.
+
+        A job of the first run (``runs == 1``) cannot have been submitted before; any other
+        unfinished job is looked up by its prompt id first.
+        """
         pid = record.prompt_id
-        if record.state not in {"submitting", "submitted"} or pid is None:
+        if record.runs <= 1 or pid is None:
             return None
         found = self.fleet.locate(pid, deadline, record.server)
         if found is not None:
             handle = self.fleet.attach(pid, deadline, server=found[0])
-            if record.state == "submitting":
-                self.journal.submitted(record.index, found[0])
+            self.journal.submitted(record.index, found[0])
             with self._lock:
                 self.resumed += 1
-            self._emit(
-                BatchEvent("resumed", record.index, self.total, self.done, None, pid, found[0])
-            )
+            event = BatchEvent("resumed", record.index, self.total, self.done, None, pid, found[0])
+            self._emit(event)
             return handle
         if record.state == "submitted" and self.retry_lost <= 0:
             raise PromptLostError(
@@ -345,13 +345,12 @@ class _Runner:
                 prompt_id=pid,
                 server=record.server,
             )
-        return None  # never arrived anywhere reachable: submit again, same prompt id
+        return None  # never arrived anywhere reachable: submit it, with the same prompt id
 
     def _submit(self, record: JobRecord, deadline: Deadline) -> BatchHandle:
         prepared = self.fleet.prepare(self.api, record.params, deadline, validate=self.validate)
-        pid = record.prompt_id or str(uuid.uuid4())
-        if record.prompt_id is None:
-            self.journal.submitting(record.index, pid)  # before the submit is sent
+        pid = record.prompt_id or str(uuid.uuid4())  # on disk since the journal was made
+        self.journal.submitting(record.index, pid)
         self._emit(BatchEvent("start", record.index, self.total, self.done, None, pid))
         options = FleetOptions(prompt_id=pid, retry_lost=self.retry_lost)
         try:

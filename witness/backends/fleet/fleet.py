@@ -52,6 +52,7 @@ from witness.backends.base import (
 from witness.backends.fleet.member import Member
 from witness.backends.fleet.routing import RoundRobin, lacking, merge_object_info
 from witness.backends.fleet.stats import ServerStats
+from witness.backends.native import NativeBackend
 from witness.config.settings import Settings
 from witness.core import dsl
 from witness.core.results import ExecuteResult
@@ -65,7 +66,6 @@ from witness.errors import (
     PromptLostError,
     TransportError,
     UploadError,
-    WitnessError,
 )
 from witness.transport.deadline import Deadline
 from witness.transport.http import HttpClient
@@ -104,8 +104,9 @@ class Fleet:
     """Several ComfyUI servers as one backend (see the module doc for routing and failover).
 
     Args:
-        servers: Server URLs, :class:`~witness.transport.http.HttpClient` s, or backends
-            with an ``http`` attribute (a ``NativeBackend``); at least one.
+        servers: Server URLs, :class:`~witness.backends.native.NativeBackend` s,
+            :class:`~witness.transport.http.HttpClient` s or objects with an ``http``
+            attribute (a ``Witness``); at least one.
         weights: Relative capacity per server (same order), default all 1.0.
         max_concurrent: Per-server cap on this fleet's prompts queued or running there: one
             int for all, or a sequence (``None`` entries: no cap).
@@ -151,9 +152,9 @@ class Fleet:
         self.max_moves = max_moves
         self.default_timeout = float(timeout)
         self.validate_by_default = validate
-        self._owned: list[HttpClient] = []
+        self._owned: list[NativeBackend] = []
         self.members = [
-            Member(self._http_of(server, settings), weight=weight, max_concurrent=cap)
+            Member(self._backend_of(server, settings), weight=weight, max_concurrent=cap)
             for server, weight, cap in zip(given, weights, caps, strict=True)
         ]
         urls = [m.url for m in self.members]
@@ -173,18 +174,21 @@ class Fleet:
         self._health = threading.Thread(target=self._health_loop, name="fleet-health", daemon=True)
         self._health.start()
 
-    def _http_of(self, server: Any, settings: Mapping[str, Any]) -> HttpClient:
-        if isinstance(server, HttpClient):
+    def _backend_of(self, server: Any, settings: Mapping[str, Any]) -> NativeBackend:
+        if isinstance(server, NativeBackend):
             return server
-        http = getattr(server, "http", None)
+        http = server if isinstance(server, HttpClient) else getattr(server, "http", None)
         if isinstance(http, HttpClient):
-            return http
+            # Not ours to close: the http belongs to the caller (the backend is closed as
+            # a shell only: its websocket).
+            return NativeBackend(http)
         if isinstance(server, str) and server.strip():
-            client = HttpClient(Settings(api_url=server, **settings))
-            self._owned.append(client)
-            return client
+            backend = NativeBackend(HttpClient(Settings(api_url=server, **settings)))
+            self._owned.append(backend)
+            return backend
         raise InvalidArgumentError(
-            "servers", f"takes URLs, HttpClients or backends with .http, got {server!r}"
+            "servers",
+            f"takes URLs, NativeBackends, HttpClients or objects with .http, not {server!r}",
         )
 
     def __repr__(self) -> str:
@@ -210,8 +214,10 @@ class Fleet:
         self._health.join(timeout=5.0)
         for member in self.members:
             member.close()
-        for http in self._owned:
-            http.close()
+            if member.backend in self._owned:
+                member.backend.close()
+            else:
+                member.ws.close()  # the websocket the fleet opened; the caller's http stays
 
     # -- statistics ------------------------------------------------------------------------
 
@@ -599,7 +605,7 @@ class FleetHandle:
         retry_lost: int,
     ) -> None:
         self._fleet = fleet
-        self._prompt_id = prompt_id
+        self.prompt_id = prompt_id
         self._prepared = prepared
         self._deadline = deadline
         self._options = options
@@ -614,13 +620,9 @@ class FleetHandle:
         self._lock = threading.RLock()
 
     def __repr__(self) -> str:
-        state = self._result.status if self._result else "waiting"
-        return f"FleetHandle({self._prompt_id!r}, server={self.server!r}, {state})"
-
-    @property
-    def prompt_id(self) -> str:
-        """The prompt id."""
-        return self._prompt_id
+        where = f"on {self.server}" if self.server else "unplaced"
+        status = self._result.status if self._result else "waiting"
+        return f"<FleetHandle {self.prompt_id} {where}: {status}>"
 
     @property
     def server(self) -> str | None:
@@ -636,12 +638,12 @@ class FleetHandle:
             member = self._fleet.route(
                 self._prepared.prompt, deadline, exclude=tried, prefer=prefer
             )
-            stream = member.track(self._prompt_id, deadline)
+            stream = member.track(self.prompt_id, deadline)
             epoch = member.epoch
             try:
                 member.submit(
                     self._prepared.prompt,
-                    self._prompt_id,
+                    self.prompt_id,
                     deadline,
                     extra_data=self._options.extra_data,
                 )
@@ -659,12 +661,12 @@ class FleetHandle:
                 raise
             self._member, self._stream, self._epoch = member, stream, epoch
             self.servers.append(member.url)
-            logger.info("prompt %s placed on %s", self._prompt_id, member.url)
+            logger.info("prompt %s placed on %s", self.prompt_id, member.url)
             return
 
     def adopt(self, member: Member) -> None:
         """Wait on a prompt that is already on ``member`` (re-attach)."""
-        member.adopt(self._prompt_id)
+        member.adopt(self.prompt_id)
         self._member, self._stream, self._epoch = member, None, -1
         self.servers.append(member.url)
 
@@ -692,13 +694,13 @@ class FleetHandle:
                 member = self._member
                 if member is None:
                     raise PromptLostError(
-                        f"prompt {self._prompt_id} was never placed", prompt_id=self._prompt_id
+                        f"prompt {self.prompt_id} was never placed", prompt_id=self.prompt_id
                     )
                 now = time.monotonic()
                 until = now + WAIT_SLICE if limit.at is None else min(limit.at, now + WAIT_SLICE)
                 try:
                     outcome = member.wait_slice(
-                        self._prompt_id,
+                        self.prompt_id,
                         until,
                         self._stream,
                         node_count=len(self._prepared.prompt),
@@ -723,21 +725,20 @@ class FleetHandle:
                 return self._finish(member, outcome, final=True)
 
     def _finish(self, member: Member, outcome: WaitOutcome, *, final: bool) -> ExecuteResult:
-        prompt = self._prepared.prompt or _stored_prompt(outcome)
-        signature = self._prepared.signature if self._prepared.prompt else _try_parse(prompt)
-        result = member.assemble(
-            self._prompt_id, outcome, signature=signature, prompt=prompt, started=self._started
-        )
+        # a re-attached prompt (no graph here) takes graph and names from the stored entry
+        prompt = self._prepared.prompt or None
+        signature = self._prepared.signature if prompt else None
+        result = member.backend.assembler(self.prompt_id, outcome, signature, prompt, self._started)
         self._result = result
         if final:
-            member.ended(self._prompt_id, result)
+            member.ended(self.prompt_id, result)
             self.release()
-            self._fleet._forget(self._prompt_id)
+            self._fleet._forget(self.prompt_id)
         return result
 
     def _recover(self, member: Member, deadline: Deadline, *, answered: bool) -> None:
         """The server went away (or forgot the prompt): move it, or report it lost."""
-        pid = self._prompt_id
+        pid = self.prompt_id
         gap = not answered and member.epoch != self._epoch
         if member.started(pid) or gap:
             member.counters.add_lost()
@@ -777,8 +778,8 @@ class FleetHandle:
         """Cancel it on its server (dequeue if pending, interrupt if running)."""
         member = self._member
         if member is None:
-            return CancelResult(self._prompt_id, CancelOutcome.NOT_FOUND, "queue_api")
-        return member.tracker.cancel(self._prompt_id)
+            return CancelResult(self.prompt_id, CancelOutcome.NOT_FOUND, "queue_api")
+        return member.tracker.cancel(self.prompt_id)
 
     def done(self) -> bool:
         """Whether it has ended (one ``GET /history/{prompt_id}`` when unknown)."""
@@ -788,7 +789,7 @@ class FleetHandle:
         if member is None:
             return False
         try:
-            return member.history.get(self._prompt_id) is not None
+            return member.history.get(self.prompt_id) is not None
         except TransportError:
             return False
 
@@ -846,19 +847,3 @@ def _check_count(name: str, value: Any) -> None:
 def _lacks_message(lacks: Mapping[str, tuple[str, ...]]) -> str:
     parts = [f"{url} lacks {', '.join(items)}" for url, items in lacks.items()]
     return "no server of the fleet can run this prompt: " + "; ".join(parts)
-
-
-def _stored_prompt(outcome: WaitOutcome) -> dict[str, Any] | None:
-    if outcome.entry is None or not outcome.entry.prompt:
-        return None
-    return outcome.entry.prompt
-
-
-def _try_parse(prompt: Mapping[str, Any] | None) -> dsl.Signature | None:
-    if not prompt:
-        return None
-    try:
-        return dsl.parse(prompt)
-    except WitnessError as exc:
-        logger.debug("stored prompt has no usable DSL signature: %s", exc)
-        return None

@@ -11,8 +11,8 @@ sends there):
   (the server may have restarted with other nodes or models), so it is fetched again before
   the next routing decision.
 
-Built on the group clients, :class:`~witness.core.tracking.Tracker` and
-:func:`~witness.core.results.assemble`, so a fleet result is the same
+Built on the server's :class:`~witness.backends.native.NativeBackend` (its group clients,
+tracker, websocket and result assembly), so a fleet result is the same
 :class:`~witness.core.results.ExecuteResult` as one server's.
 """
 
@@ -21,20 +21,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
-from witness.api_clients.file_client import FileClient
-from witness.api_clients.history_client import HistoryClient
-from witness.api_clients.prompt_client import PromptClient
-from witness.api_clients.queue_client import QueueClient
-from witness.api_clients.system_client import SystemClient
-from witness.api_clients.types import FileRef, PromptResponse
-from witness.api_clients.websocket_client import PromptEvents, WebSocketClient
+from witness.api_clients.types import PromptResponse
+from witness.api_clients.websocket_client import PromptEvents
 from witness.api_clients.ws_events import (
     ConnectionEvent,
     Event,
@@ -47,20 +39,18 @@ from witness.api_clients.ws_events import (
 )
 from witness.backends.fleet.health import CircuitBreaker
 from witness.backends.fleet.stats import ServerStats, StatsCounter
-from witness.core import dsl
-from witness.core.results import ExecuteResult, OutputFile, assemble
-from witness.core.tracking import Tracker, WaitOutcome
+from witness.backends.native import NativeBackend
+from witness.core.results import ExecuteResult
+from witness.core.tracking import WaitOutcome
 from witness.core.validate import NodeCatalog
 from witness.errors import (
     InvalidArgumentError,
     ServerUnavailableError,
     TransportError,
-    UnsafeOutputError,
     WebSocketError,
     WitnessError,
 )
 from witness.transport.deadline import Deadline
-from witness.transport.http import HttpClient
 
 __all__ = ["Member"]
 
@@ -79,7 +69,8 @@ class Member:
     """One ComfyUI server of a :class:`~witness.backends.fleet.Fleet`.
 
     Args:
-        http: The server's HTTP client (the fleet owns and closes it).
+        backend: The server's :class:`~witness.backends.native.NativeBackend` (its group
+            clients, tracker, websocket and result assembly are used).
         weight: Relative capacity (2.0 takes twice the load of 1.0).
         max_concurrent: At most this many prompts of the fleet queued or running there.
 
@@ -93,7 +84,7 @@ class Member:
     """
 
     def __init__(
-        self, http: HttpClient, *, weight: float = 1.0, max_concurrent: int | None = None
+        self, backend: NativeBackend, *, weight: float = 1.0, max_concurrent: int | None = None
     ) -> None:
         if isinstance(weight, bool) or not isinstance(weight, int | float) or not weight > 0:
             raise InvalidArgumentError("weights", f"must be positive numbers, got {weight!r}")
@@ -103,25 +94,19 @@ class Member:
             or max_concurrent < 1
         ):
             raise InvalidArgumentError("max_concurrent", "must be a whole number >= 1, or None")
-        self.http = http
-        self.url = http.settings.api_url
+        self.backend = backend
+        self.http = backend.http
+        self.url = backend.http.settings.api_url
         self.weight = float(weight)
         self.max_concurrent = max_concurrent
-        self.prompt = PromptClient(http)
-        self.queue = QueueClient(http)
-        self.history = HistoryClient(http)
-        self.system = SystemClient(http)
-        self.files = FileClient(http)
-        self.tracker = Tracker(self.history, self.queue)
-        self.client_id = uuid.uuid4().hex
-        self.ws = WebSocketClient(
-            http,
-            client_id=self.client_id,
-            ping_interval=5.0,
-            ping_timeout=10.0,
-            reconnect_delay=0.2,
-            max_reconnect_delay=2.0,
-        )
+        self.prompt = backend.prompt
+        self.queue = backend.queue
+        self.history = backend.history
+        self.system = backend.system
+        self.files = backend.files
+        self.tracker = backend.tracker
+        self.client_id = backend.client_id
+        self.ws = backend.ws
         self.breaker = CircuitBreaker()
         self.counters = StatsCounter()
         self.changed = threading.Condition(threading.Lock())
@@ -158,8 +143,8 @@ class Member:
             self.breaker.failure(str(exc))
 
     def close(self) -> None:
-        """Close the websocket (the fleet closes the HTTP client)."""
-        self.ws.close()
+        """Stop listening to the websocket (the fleet closes backends it made)."""
+        self.ws.remove_callback(self._on_event)
 
     # -- capability ------------------------------------------------------------------------
 
@@ -311,50 +296,6 @@ class Member:
             if latency is None:
                 latency = time.monotonic() - submitted if submitted is not None else 0.0
             self.counters.add_result(result.status, latency)
-
-    def assemble(
-        self,
-        prompt_id: str,
-        outcome: WaitOutcome,
-        *,
-        signature: dsl.Signature | None,
-        prompt: Mapping[str, Any] | None,
-        started: float,
-    ) -> ExecuteResult:
-        """The :class:`ExecuteResult` of a wait outcome, with this server's file URLs."""
-        result = assemble(
-            prompt_id,
-            outcome.entry,
-            signature=signature,
-            prompt=prompt,
-            view_url=self._view_url,
-            started=started,
-            status_override=outcome.status,
-            downloader=self._download,
-        )
-        if outcome.status == "interrupted" and outcome.reason:
-            result.msg = outcome.reason
-        return result
-
-    def _view_url(self, filename: str, subfolder: str, type_: str) -> str:
-        kind = type_ or "output"
-        try:
-            return self.files.view_url(FileRef(filename, subfolder, kind))
-        except InvalidArgumentError:
-            logger.warning("server %s named an unsafe output file %r", self.url, filename)
-            query = {"filename": filename, "subfolder": subfolder, "type": kind}
-            return self.http.url("/view") + "?" + urlencode(query)
-
-    def _download(self, item: OutputFile, destination: Path) -> int:
-        try:
-            return self.files.download_to(
-                FileRef(item.filename, item.subfolder, item.type or "output"), destination
-            )
-        except InvalidArgumentError as exc:
-            raise UnsafeOutputError(
-                f"not saved: {self.url} named output file {item.filename!r} of node "
-                f"{item.node_id}, which cannot be fetched safely"
-            ) from exc
 
     # -- health ------------------------------------------------------------------------------
 
