@@ -7,9 +7,22 @@ Starts three private test servers (``ComfyServer``, previews off) and stops them
    each) through a :class:`~witness.backends.fleet.Fleet` of N = 1, 2, 3 servers, from
    4 x N threads (each: submit, wait). Rounds interleave the three sizes; the ratio is
    ``throughput(N) / (N x throughput(1))`` of the same round.
-2. Journal overhead: ``--jobs`` jobs on one server with 4 threads, ``run_batch`` (journal,
-   manifest, saved files) against a bare loop doing the same work without the journal
-   (prepare, submit, wait, save). Interleaved rounds; overhead = batch time / loop time - 1.
+2. Journal overhead (the cost of durability): ``--jobs`` jobs on one server, both sides on
+   the same :class:`Fleet` (one websocket, same routing), 4 worker threads each, fresh colours
+   (no cache hits), ``validate=True`` on both:
+
+   * batch: ``run_batch(workflow, jobs, out_dir=..., target=fleet)`` = load jobs, SQLite
+     journal (open, bind every job with its prompt id, one synced commit; 3 transitions per
+     job, group-committed), per job prepare + validate, submit with the journaled prompt id,
+     wait (websocket), save the output file to ``job-NNNNN/``; then the manifest
+     (``manifest.jsonl``, fsynced) and ``summary.json``, journal closed.
+   * bare loop: ``ThreadPoolExecutor(4)``, per job prepare + validate, submit (a fresh
+     prompt id), wait (websocket), save the output file to ``job-NNNNN/``; nothing else.
+
+   So the difference is exactly journal + manifest + summary + resume bookkeeping.
+   ``--journal-rounds`` rounds, the order alternating each round; per round overhead =
+   batch wall time / loop wall time - 1; reported: median, quartiles, min/max, and the
+   ratio of the summed times. The client process' CPU time per side is recorded too.
 """
 
 from __future__ import annotations
@@ -69,8 +82,8 @@ def throughput(urls: list[str], prompts: int) -> float:
         return prompts / (time.perf_counter() - start)
 
 
-def batch_vs_loop(url: str, jobs: int, root: Path, round_no: int) -> tuple[float, float]:
-    """Seconds for ``run_batch`` and for the bare loop, same server, same work."""
+def batch_vs_loop(url: str, jobs: int, root: Path, round_no: int) -> dict[str, float]:
+    """Wall and client CPU seconds of ``run_batch`` and of the bare loop (same work)."""
     workflow = _prompt()
     base = round_no * 10 * jobs + 10_000_000
     batch_jobs = [{"color": base + i} for i in range(jobs)]
@@ -79,10 +92,10 @@ def batch_vs_loop(url: str, jobs: int, root: Path, round_no: int) -> tuple[float
         _one(fleet, workflow)
         out = root / f"loop{round_no}"
 
-        def batch_run() -> float:
-            start = time.perf_counter()
+        def batch_run() -> tuple[float, float]:
+            start, cpu = time.perf_counter(), time.process_time()
             run_batch(workflow, batch_jobs, out_dir=root / f"batch{round_no}", target=fleet)
-            return time.perf_counter() - start
+            return time.perf_counter() - start, time.process_time() - cpu
 
         def job(pair: tuple[int, dict[str, Any]]) -> None:
             index, params = pair
@@ -92,11 +105,11 @@ def batch_vs_loop(url: str, jobs: int, root: Path, round_no: int) -> tuple[float
             if result.files:
                 result.save(out / f"job-{index:05d}", overwrite=True)
 
-        def loop_run() -> float:
-            start = time.perf_counter()
+        def loop_run() -> tuple[float, float]:
+            start, cpu = time.perf_counter(), time.process_time()
             with ThreadPoolExecutor(4) as pool:
                 list(pool.map(job, enumerate(loop_jobs)))
-            return time.perf_counter() - start
+            return time.perf_counter() - start, time.process_time() - cpu
 
         if round_no % 2 == 0:  # alternate the order: no first/second bias
             batch = batch_run()
@@ -104,7 +117,19 @@ def batch_vs_loop(url: str, jobs: int, root: Path, round_no: int) -> tuple[float
         else:
             loop = loop_run()
             batch = batch_run()
-    return batch, loop
+    return {"batch": batch[0], "loop": loop[0], "batch_cpu": batch[1], "loop_cpu": loop[1]}
+
+
+def _spread(values: list[float]) -> dict[str, float]:
+    """Median, quartiles and range."""
+    quart = statistics.quantiles(values, n=4) if len(values) > 1 else [values[0]] * 3
+    return {
+        "median": statistics.median(values),
+        "q1": quart[0],
+        "q3": quart[2],
+        "min": min(values),
+        "max": max(values),
+    }
 
 
 def main() -> int:
@@ -116,7 +141,8 @@ def main() -> int:
     parser.add_argument("--only", choices=["throughput", "journal"], default=None)
     parser.add_argument("--out", default=str(REPO / "bench" / "results-fleet.json"))
     args = parser.parse_args()
-    servers = [ComfyServer(preview_method=None) for _ in range(3)]
+    count = 1 if args.only == "journal" else 3
+    servers = [ComfyServer(preview_method=None) for _ in range(count)]
     with ThreadPoolExecutor(3) as pool:
         list(pool.map(lambda s: s.start(), servers))
     report: dict[str, Any] = {
@@ -136,9 +162,14 @@ def main() -> int:
                 print(f"round {round_no} N={n}: {rate:.1f} prompts/s", flush=True)
         with tempfile.TemporaryDirectory() as tmp:
             for round_no in range(args.journal_rounds if args.only != "throughput" else 0):
-                batch, loop = batch_vs_loop(urls[0], args.jobs, Path(tmp), round_no)
-                report["journal"].append({"batch": batch, "loop": loop})
-                print(f"journal round {round_no}: batch {batch:.2f} s, loop {loop:.2f} s")
+                times = batch_vs_loop(urls[0], args.jobs, Path(tmp), round_no)
+                report["journal"].append(times)
+                print(
+                    f"journal round {round_no}: batch {times['batch']:.2f} s "
+                    f"(cpu {times['batch_cpu']:.2f}), loop {times['loop']:.2f} s "
+                    f"(cpu {times['loop_cpu']:.2f})",
+                    flush=True,
+                )
     finally:
         for server in servers:
             server.stop()
@@ -148,16 +179,24 @@ def main() -> int:
         rates = report["throughput"][n]
         ratios = [r / (n * o) for r, o in zip(rates, one, strict=True)]
         summary[n] = {"median_rate": statistics.median(rates), "ratio": statistics.median(ratios)}
-    overheads = [j["batch"] / j["loop"] - 1 for j in report["journal"]]
+    rounds = report["journal"]
+    overheads = [j["batch"] / j["loop"] - 1 for j in rounds]
     report["summary"] = {
         "throughput": summary,
         "journal_overhead": statistics.median(overheads) if overheads else None,
+        "journal_overhead_spread": _spread(overheads) if overheads else None,
         "journal_total_overhead": (
-            sum(j["batch"] for j in report["journal"]) / sum(j["loop"] for j in report["journal"])
-            - 1
+            sum(j["batch"] for j in rounds) / sum(j["loop"] for j in rounds) - 1
             if overheads
             else None
         ),
+        "journal_cpu_overhead": (
+            statistics.median(j["batch_cpu"] / j["loop_cpu"] - 1 for j in rounds)
+            if overheads
+            else None
+        ),
+        "batch_seconds": _spread([j["batch"] for j in rounds]) if overheads else None,
+        "loop_seconds": _spread([j["loop"] for j in rounds]) if overheads else None,
     }
     Path(args.out).write_text(json.dumps(report, indent=2))
     print(json.dumps(report["summary"], indent=2))

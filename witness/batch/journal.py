@@ -257,11 +257,12 @@ class Journal:
             if first is None:
                 return
             group = [first]
-            if first.committed is None:
-                time.sleep(GROUP_WINDOW)  # nobody waits: let more transitions join this fsync
-            while True:  # everything queued meanwhile goes into the same transaction
+            # Nobody waits on a transition: let more join this fsync for up to GROUP_WINDOW,
+            # but commit at once when a waiter (flush, new_run) or the close arrives.
+            until = time.monotonic() + (GROUP_WINDOW if first.committed is None else 0.0)
+            while group[-1].committed is None:
                 try:
-                    item = self._queue.get_nowait()
+                    item = self._queue.get(timeout=max(0.0, until - time.monotonic()))
                 except queue.Empty:
                     break
                 if item is None:
