@@ -420,7 +420,7 @@ def test_witness_validate_agrees_with_the_server(
 ) -> None:
     case = request.node.callspec.id
     try:
-        problems = shared_kit.validate(prompt)
+        problems = shared_kit.validate(prompt, strict=False)  # the server's lenient verdict
     except WorkflowFormatError as exc:
         refused: WorkflowFormatError | None = exc
     else:
