@@ -19,7 +19,7 @@ Nothing here knows HTTP routes: the backend (:mod:`witness.backends`) reaches th
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -133,6 +133,11 @@ class PendingMedia:
         """``(node_id, input)`` pairs that hold a placeholder."""
         return frozenset((p.target.node_id, p.target.field) for p in self.items)
 
+    @property
+    def placeholder_by_param(self) -> dict[str, str]:
+        """Param name → the placeholder of its first target (what the caller's value became)."""
+        return {p.param.name: p.placeholder for p in reversed(self.items)}
+
     def upload(self, prompt: dict[str, Any], uploader: MediaUploader) -> dict[str, Any]:
         """Upload every recorded value (once each, in order) and write the names in."""
         names = {p.placeholder: uploader(p.param, p.target, p.value) for p in self.items}
@@ -239,9 +244,9 @@ def prepare(
     if pending.items:
         with stage(deadline, "upload"):
             names = pending.upload(prompt, backend.uploader(deadline))
+    placeholders = pending.placeholder_by_param
     given = {
-        key: names.get(_placeholder_of(pending, key), value)
-        for key, value in (params or {}).items()
+        key: names.get(placeholders.get(key, ""), value) for key, value in (params or {}).items()
     }
     return PreparedWorkflow(
         prompt=prompt,
@@ -250,13 +255,6 @@ def prepare(
         workflow_id=loaded.runninghub_id,
         params=given,
     )
-
-
-def _placeholder_of(pending: PendingMedia, param_name: str) -> str:
-    for item in pending.items:
-        if item.param.name == param_name:
-            return item.placeholder
-    return ""
 
 
 # -- submit / wait ------------------------------------------------------------------------------
@@ -271,7 +269,6 @@ def run(
     callbacks: WaitCallbacks | None = None,
     cancel_on_timeout: bool = True,
     cancel_on_error: bool = True,
-    wait: Callable[[RunHandle], ExecuteResult] | None = None,
 ) -> ExecuteResult:
     """Stages *submit* and *wait* (the handle assembles the result).
 
@@ -284,7 +281,7 @@ def run(
         handle = backend.submit(prepared, deadline, options)
     try:
         with stage(deadline, "wait"):
-            result = wait(handle) if wait is not None else handle.wait(deadline, callbacks)
+            result = handle.wait(deadline, callbacks)
         if result.status == "timeout" and cancel_on_timeout:
             _cancel(handle, "timed out")
         return result
