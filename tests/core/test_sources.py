@@ -263,6 +263,30 @@ def test_file_too_large(tmp_path: Path) -> None:
         load_workflow(path, max_bytes=10)
 
 
+def test_a_file_that_grows_after_its_stat_is_read_whole_and_held_to_the_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The read is sized by the stat (no buffer of the whole limit); a file that grew in
+    # between is still read to its end, and the limit still holds.
+    path = tmp_path / "growing.json"
+    text = json.dumps(API)
+    path.write_text(text)
+    real_stat = Path.stat
+
+    def stale_stat(self: Path, **kwargs: Any) -> Any:
+        result = real_stat(self, **kwargs)
+        if self == path:
+            fields = list(result)
+            fields[6] = 5  # st_size as it was before the writer finished
+            return os.stat_result(fields)
+        return result
+
+    monkeypatch.setattr(Path, "stat", stale_stat)
+    assert load_workflow(path).workflow == API
+    with pytest.raises(WorkflowSourceError, match="limit"):
+        load_workflow(path, max_bytes=len(text) - 1)
+
+
 def test_bad_json_file_names_the_file(tmp_path: Path) -> None:
     path = tmp_path / "bad.json"
     path.write_text('{\n "1": }')

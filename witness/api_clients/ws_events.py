@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import struct
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 __all__ = [
@@ -633,7 +633,11 @@ def decode_text(text: str) -> Event:
     if not isinstance(data, Mapping):
         return UnknownEvent(message_type=message_type, data=data)
     event = _decode_json_message(message_type, data)
-    return event if event.data is data else replace(event, data=data)
+    if event.data is not data:
+        # The event was made just above and nobody else holds it: set the field in place
+        # (as the frozen dataclass's own __init__ does) rather than copy it with replace().
+        object.__setattr__(event, "data", data)
+    return event
 
 
 def decode_binary(frame: bytes) -> Event:

@@ -46,7 +46,6 @@ Rules (chosen so that nothing fails silently):
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 import random
@@ -65,6 +64,7 @@ from witness.errors import (
     UploadError,
     WorkflowFormatError,
 )
+from witness.utils.jsoncopy import copy_json
 
 __all__ = [
     "KNOWN_OUTPUT_CLASSES",
@@ -713,8 +713,8 @@ def _json_problem(value: Any, path: str = "") -> str | None:
 def _wrap(value: Any) -> Any:
     """Literal lists go as ``{"__value__": [...]}``: the server reads bare lists as links."""
     if isinstance(value, list | tuple):
-        return {"__value__": copy.deepcopy(list(value))}
-    return copy.deepcopy(value)
+        return {"__value__": copy_json(list(value))}
+    return copy_json(value)
 
 
 def _known_text(signature: Signature) -> str:
@@ -814,7 +814,7 @@ def apply(
             if problem:
                 raise ParamError(f"parameter {name!r}: {problem}", names=(name,))
 
-    prompt: dict[str, Any] = copy.deepcopy(dict(workflow))
+    prompt: dict[str, Any] = copy_json(dict(workflow))
     explicit: set[tuple[str, str]] = set()
     for name, value in given.items():
         if value is None:

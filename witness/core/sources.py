@@ -30,7 +30,6 @@ format has a ``nodes`` list and ``links``. Anything else is a
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import os
@@ -49,6 +48,7 @@ from witness.errors import (
     WorkflowSourceError,
 )
 from witness.utils.fetch import fetch_url
+from witness.utils.jsoncopy import copy_json
 from witness.utils.redact import redact_url
 
 __all__ = [
@@ -117,7 +117,7 @@ def load_workflow(
         InvalidArgumentError: ``source`` is of an unsupported type.
     """
     if isinstance(source, Mapping):
-        return _from_object(copy.deepcopy(dict(source)), "<dict>")
+        return _from_object(copy_json(dict(source)), "<dict>")
     if isinstance(source, bytes | bytearray | memoryview):
         return _from_object(_decode_json(bytes(source), "<bytes>"), "<bytes>")
     if isinstance(source, os.PathLike):
@@ -171,9 +171,7 @@ def workflow_from_runninghub(prompt: Any, workflow_id: str | None = None) -> Loa
         WorkflowFormatError: The text is not JSON or not a workflow.
     """
     origin = f"runninghub:{workflow_id}" if workflow_id else "<runninghub>"
-    data = (
-        _decode_json(prompt, origin) if isinstance(prompt, str | bytes) else copy.deepcopy(prompt)
-    )
+    data = _decode_json(prompt, origin) if isinstance(prompt, str | bytes) else copy_json(prompt)
     loaded = _from_object(data, origin)
     return LoadedWorkflow(loaded.workflow, loaded.format, origin, workflow_id)
 
@@ -202,7 +200,11 @@ def _from_file(path: Path, max_bytes: int) -> LoadedWorkflow:
         )
     try:
         with path.open("rb") as handle:
-            data = handle.read(max_bytes + 1)
+            # Sized by the file (a read of max_bytes would allocate the whole limit up
+            # front); a file that grew since the stat is read on, to the limit.
+            data = handle.read(min(stat.st_size, max_bytes) + 1)
+            if len(data) > stat.st_size:
+                data += handle.read(max_bytes + 1 - len(data))
     except OSError as exc:
         raise WorkflowSourceError(
             f"cannot read workflow file {origin}: {exc.strerror or exc}", source=origin
@@ -350,7 +352,7 @@ def _from_object(data: Any, origin: str) -> LoadedWorkflow:
     data, rh_id = _unwrap(data, origin)
     if rh_id is not None:
         nodes = {k: v for k, v in data.items() if _is_node(v)}
-        return LoadedWorkflow(copy.deepcopy(nodes), "api", origin, runninghub_id=rh_id)
+        return LoadedWorkflow(copy_json(nodes), "api", origin, runninghub_id=rh_id)
     try:
         fmt = detect_format(data)
     except WorkflowFormatError as exc:
