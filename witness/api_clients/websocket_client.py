@@ -65,6 +65,7 @@ from witness.api_clients.ws_events import (
     decode_binary,
     decode_text,
 )
+from witness.api_clients.ws_frames import FrameReader
 from witness.errors import InvalidArgumentError, WaitTimeoutError, WebSocketError, WitnessError
 from witness.transport.deadline import Deadline, current_deadline
 from witness.transport.errors import websocket_error
@@ -439,8 +440,8 @@ class WebSocketClient:
         self._state_changed = threading.Condition(self._lock)
         self._state: ConnectionState | Literal["new"] = "new"
         self._connecting = False
-        self._ws: websocket.WebSocket | None = None
-        self._opening: websocket.WebSocket | None = None
+        self._ws: _Socket | None = None
+        self._opening: _Socket | None = None
         self._thread: threading.Thread | None = None
         self._closing = threading.Event()
         self._close_sent = False
@@ -759,15 +760,13 @@ class WebSocketClient:
 
     def _open(
         self, timeout: float, *, require_features: bool
-    ) -> tuple[websocket.WebSocket, list[Event]]:
+    ) -> tuple[_Socket, list[Event]]:
         """Connect, send the feature-flag handshake and read until the server answers it.
 
         Returns:
             The open socket and the events received during the handshake.
         """
-        ws = websocket.WebSocket(
-            enable_multithread=True, skip_utf8_validation=True, sslopt=self._sslopt
-        )
+        ws = _Socket(enable_multithread=True, skip_utf8_validation=True, sslopt=self._sslopt)
         with self._lock:
             self._opening = ws  # so that close() can cut a slow handshake short
         try:
@@ -810,7 +809,7 @@ class WebSocketClient:
         return self.error(f"cannot open the websocket: {reason}")
 
     def _handshake(
-        self, ws: websocket.WebSocket, require_features: bool, wait: float
+        self, ws: _Socket, require_features: bool, wait: float
     ) -> list[Event]:
         flags = {
             "type": "feature_flags",
@@ -887,7 +886,7 @@ class WebSocketClient:
 
     def _run(
         self,
-        ws: websocket.WebSocket | None,
+        ws: _Socket | None,
         pending: list[Event],
         initial_done: threading.Event,
     ) -> None:
@@ -936,7 +935,7 @@ class WebSocketClient:
             self._finish(failure)
             initial_done.set()
 
-    def _reconnect_loop(self) -> tuple[websocket.WebSocket | None, list[Event], str | None]:
+    def _reconnect_loop(self) -> tuple[_Socket | None, list[Event], str | None]:
         attempt = 0
         give_up_at = (
             None if self.max_reconnect_time is None else time.monotonic() + self.max_reconnect_time
@@ -999,7 +998,7 @@ class WebSocketClient:
             return ws, events + pending, None
         return None, [], None
 
-    def _session(self, ws: websocket.WebSocket) -> None:
+    def _session(self, ws: _Socket) -> None:
         """Receive until the client closes (returns) or the connection drops (raises)."""
         ws.settimeout(_TICK)
         last_rx = time.monotonic()
@@ -1163,24 +1162,26 @@ class WebSocketClient:
                 )
 
 
-def _receive(ws: websocket.WebSocket) -> tuple[int, bytes] | None:
+class _Socket(websocket.WebSocket):
+    """websocket-client's socket (handshake, sending, pings, close) with witness's
+    buffered frame reader for what the server sends (:mod:`.ws_frames`)."""
+
+    frames: FrameReader | None = None
+
+
+def _receive(ws: _Socket) -> tuple[int, bytes] | None:
     """Read one frame; return ``(opcode, payload)`` of a complete message or control frame,
     ``None`` for a fragment. Raises ``WebSocketTimeoutException`` when nothing arrived
-    (a partial frame stays buffered by websocket-client and is resumed by the next call)."""
-    frame = ws.recv_frame()  # type: ignore[no-untyped-call]
-    opcode = frame.opcode
-    if opcode in (_OP_TEXT, _OP_BINARY, _OP_CONT):
-        ws.cont_frame.validate(frame)
-        ws.cont_frame.add(frame)
-        if not ws.cont_frame.is_fire(frame):
-            return None
-        opcode, frame = ws.cont_frame.extract(frame)
-        data = frame.data
-        return int(opcode), data if isinstance(data, bytes) else bytes(data, "utf-8")
-    if opcode == _OP_PING:
-        ws.pong(frame.data)
-    data = frame.data
-    return int(opcode), data if isinstance(data, bytes) else bytes(data, "utf-8")
+    (a partial frame stays buffered and is resumed by the next call). A ping is answered."""
+    frames = ws.frames
+    if frames is None:
+        if ws.sock is None:
+            raise websocket.WebSocketConnectionClosedException("the socket is closed")
+        frames = ws.frames = FrameReader(ws.sock)
+    received = frames.read()
+    if received is not None and received[0] == _OP_PING:
+        ws.pong(received[1])
+    return received
 
 
 def _shutdown(ws: websocket.WebSocket) -> None:
