@@ -758,9 +758,7 @@ class WebSocketClient:
     def _headers(self) -> list[str]:
         return [f"{name}: {value}" for name, value in self.http.handshake_headers().items()]
 
-    def _open(
-        self, timeout: float, *, require_features: bool
-    ) -> tuple[_Socket, list[Event]]:
+    def _open(self, timeout: float, *, require_features: bool) -> tuple[_Socket, list[Event]]:
         """Connect, send the feature-flag handshake and read until the server answers it.
 
         Returns:
@@ -808,9 +806,7 @@ class WebSocketClient:
         logger.debug("websocket %s: %s (%s)", self.url, reason, self.http.redact(repr(exc)))
         return self.error(f"cannot open the websocket: {reason}")
 
-    def _handshake(
-        self, ws: _Socket, require_features: bool, wait: float
-    ) -> list[Event]:
+    def _handshake(self, ws: _Socket, require_features: bool, wait: float) -> list[Event]:
         flags = {
             "type": "feature_flags",
             "data": {"supports_preview_metadata": self.preview_metadata},

@@ -35,6 +35,7 @@ from witness.backends.base import (
 from witness.core import dsl
 from witness.core.catalog import CatalogService
 from witness.core.results import ExecuteResult
+from witness.core.signatures import signature_of
 from witness.core.sources import LoadedWorkflow, load_workflow
 from witness.core.validate import Problem, raise_for_problems, validate_prompt
 from witness.errors import (
@@ -226,7 +227,7 @@ def prepare(
     source = graph if graph is not None else loaded.workflow
     pending = PendingMedia()
     with stage(deadline, "dsl"):
-        signature = dsl.parse(source)
+        signature = dsl.parse(source) if graph is not None else signature_of(loaded)
         prompt = dsl.apply(
             source,
             signature,

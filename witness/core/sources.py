@@ -34,8 +34,9 @@ import json
 import logging
 import os
 import re
+import stat as stat_module
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
@@ -87,12 +88,16 @@ class LoadedWorkflow:
         origin: Where it came from, for messages: a path, a redacted URL, ``"<dict>"``,
             ``"<json text>"``, ``"<bytes>"`` or ``"runninghub:<id>"``.
         runninghub_id: The RunningHub workflow id when the source named one.
+        text: The exact bytes or text it was decoded from (a file, URL, bytes or JSON
+            text), a key for caches of what depends only on the content; ``None`` for a
+            dict source. Not compared and not shown.
     """
 
     workflow: dict[str, Any]
     format: WorkflowFormat
     origin: str
     runninghub_id: str | None = None
+    text: str | bytes | None = field(default=None, compare=False, repr=False)
 
 
 def load_workflow(
@@ -119,7 +124,8 @@ def load_workflow(
     if isinstance(source, Mapping):
         return _from_object(copy_json(dict(source)), "<dict>")
     if isinstance(source, bytes | bytearray | memoryview):
-        return _from_object(_decode_json(bytes(source), "<bytes>"), "<bytes>")
+        data = bytes(source)
+        return _from_object(_decode_json(data, "<bytes>"), "<bytes>", text=data)
     if isinstance(source, os.PathLike):
         return _from_file(Path(os.fspath(source)), max_bytes)
     if not isinstance(source, str):
@@ -132,7 +138,7 @@ def load_workflow(
     if not text:
         raise InvalidArgumentError("workflow", "empty string")
     if text[0] in "{[":
-        return _from_object(_decode_json(text, "<json text>"), "<json text>")
+        return _from_object(_decode_json(text, "<json text>"), "<json text>", text=text)
     scheme = urlsplit(text).scheme.lower() if "://" in text else ""
     if scheme in {"http", "https"}:
         return _from_url(text, max_bytes, timeout)
@@ -189,7 +195,7 @@ def _from_file(path: Path, max_bytes: int) -> LoadedWorkflow:
         raise WorkflowSourceError(
             f"cannot read workflow file {origin}: {exc.strerror or exc}", source=origin
         ) from exc
-    if path.is_dir():
+    if stat_module.S_ISDIR(stat.st_mode):
         raise WorkflowSourceError(
             f"workflow path is a directory, not a file: {origin}", source=origin
         )
@@ -213,7 +219,7 @@ def _from_file(path: Path, max_bytes: int) -> LoadedWorkflow:
         raise WorkflowSourceError(
             f"workflow file {origin} is over the {max_bytes}-byte limit", source=origin
         )
-    return _from_object(_decode_json(data, origin), origin)
+    return _from_object(_decode_json(data, origin), origin, text=data)
 
 
 def _from_url(url: str, max_bytes: int, timeout: float | tuple[float, float]) -> LoadedWorkflow:
@@ -229,7 +235,7 @@ def _from_url(url: str, max_bytes: int, timeout: float | tuple[float, float]) ->
         raise WorkflowSourceError(f"cannot download workflow {shown}: {exc}", source=shown) from exc
     except OSError as exc:
         raise WorkflowSourceError(f"cannot download workflow {shown}: {exc}", source=shown) from exc
-    return _from_object(_decode_json(data, shown), shown)
+    return _from_object(_decode_json(data, shown), shown, text=data)
 
 
 def _decode_json(data: str | bytes, origin: str) -> Any:
@@ -348,7 +354,7 @@ def _describe(data: Mapping[str, Any]) -> str:
     )
 
 
-def _from_object(data: Any, origin: str) -> LoadedWorkflow:
+def _from_object(data: Any, origin: str, *, text: str | bytes | None = None) -> LoadedWorkflow:
     data, rh_id = _unwrap(data, origin)
     if rh_id is not None:
         nodes = {k: v for k, v in data.items() if _is_node(v)}
@@ -357,4 +363,4 @@ def _from_object(data: Any, origin: str) -> LoadedWorkflow:
         fmt = detect_format(data)
     except WorkflowFormatError as exc:
         raise WorkflowFormatError(f"{origin}: {exc}") from exc
-    return LoadedWorkflow(dict(data), fmt, origin)
+    return LoadedWorkflow(dict(data), fmt, origin, text=text)
