@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import struct
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import websocket
@@ -163,3 +165,53 @@ def test_protocol_violations_are_refused(
 
     with pytest.raises(websocket.WebSocketProtocolException, match=match):
         read_all()
+
+
+# -- over TLS (the reader receives from an SSLSocket as from a plain one) -------------------
+
+TLS = Path(__file__).resolve().parents[1] / "fixtures" / "tls"
+
+
+@pytest.fixture
+def tls_pair() -> Iterator[tuple[ssl.SSLSocket, ssl.SSLSocket]]:
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(TLS / "cert.pem", TLS / "key.pem")
+    client_context = ssl.create_default_context(cafile=str(TLS / "cert.pem"))
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[ssl.SSLSocket] = []
+
+    def accept() -> None:
+        conn, _ = listener.accept()
+        accepted.append(server_context.wrap_socket(conn, server_side=True))
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    raw = socket.create_connection(listener.getsockname(), timeout=5)
+    ours = client_context.wrap_socket(raw, server_hostname="127.0.0.1")
+    thread.join(5)
+    try:
+        yield ours, accepted[0]
+    finally:
+        ours.close()
+        accepted[0].close()
+        listener.close()
+
+
+def test_frames_over_tls_with_a_timeout_mid_frame(
+    tls_pair: tuple[ssl.SSLSocket, ssl.SSLSocket],
+) -> None:
+    ours, server = tls_pair
+    ours.settimeout(0.05)
+    reader = FrameReader(ours)
+    burst = b"".join(frame(OP_TEXT, f"{i}".encode()) for i in range(500))
+    big = os.urandom(200_000)
+    server.sendall(burst + frame(OP_BINARY, big)[:1000])
+    assert [reader.read() for _ in range(500)] == [(OP_TEXT, f"{i}".encode()) for i in range(500)]
+    with pytest.raises(websocket.WebSocketTimeoutException):
+        reader.read()
+    server.sendall(frame(OP_BINARY, big)[1000:])
+    ours.settimeout(5)
+    assert reader.read() == (OP_BINARY, big)
+    server.close()
+    with pytest.raises((websocket.WebSocketConnectionClosedException, OSError)):
+        reader.read()
