@@ -155,48 +155,64 @@ def git_commit() -> str:
 # -- 1. latency ---------------------------------------------------------------------------
 
 
+def witness_call(kit: Any) -> Callable[[], None]:
+    """One ``execute()`` of the invert workflow with a fresh colour, checked."""
+
+    def call() -> None:
+        result = kit.execute(WORKFLOW, {"color": random.randrange(1 << 24)})
+        if not result.ok or len(result.images) != 1:
+            raise RuntimeError(f"witness run failed: {result.status} {result.msg}")
+
+    return call
+
+
+def raw_call(client: RawClient) -> Callable[[], None]:
+    """One raw-protocol run of the invert workflow with a fresh colour, checked."""
+
+    def call() -> None:
+        prompt, _ = fresh_prompt()
+        entry = client.execute(prompt)
+        if entry["status"]["status_str"] != "success":
+            raise RuntimeError(f"raw run failed: {entry['status']}")
+
+    return call
+
+
+def interleave(contenders: dict[str, Callable[[], None]], runs: int) -> dict[str, list[float]]:
+    """Warm every contender up (3 calls), then time ``runs`` rounds in rotating order."""
+    names = list(contenders)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for name in names:  # warm-up: connections, /object_info, server-side first runs
+        for _ in range(3):
+            contenders[name]()
+    for i in range(runs):
+        for name in names[i % len(names) :] + names[: i % len(names)]:
+            started = time.perf_counter()
+            contenders[name]()
+            times[name].append(time.perf_counter() - started)
+    return times
+
+
+def paired_ratio(numerator: list[float], denominator: list[float]) -> float:
+    """Median of the per-round ratios (each run against the other's run of its round)."""
+    return median([a / b for a, b in zip(numerator, denominator, strict=True)])
+
+
 def bench_latency(url: str, runs: int) -> dict[str, Any]:
     from witness import Witness
 
     raw = RawClient(url)
     kit_ws = Witness(url, timeout=120)
     kit_http = Witness(url, timeout=120, executor="http")
-
-    def witness_call(kit: Witness) -> Callable[[], None]:
-        def call() -> None:
-            color = random.randrange(1 << 24)
-            result = kit.execute(WORKFLOW, {"color": color})
-            if not result.ok or len(result.images) != 1:
-                raise RuntimeError(f"witness run failed: {result.status} {result.msg}")
-
-        return call
-
-    def raw_call(client: RawClient) -> Callable[[], None]:
-        def call() -> None:
-            prompt, _ = fresh_prompt()
-            entry = client.execute(prompt)
-            if entry["status"]["status_str"] != "success":
-                raise RuntimeError(f"raw run failed: {entry['status']}")
-
-        return call
-
-    contenders: dict[str, Callable[[], None]] = {
-        "raw_floor": raw_call(raw),
-        "witness_websocket": witness_call(kit_ws),
-        "witness_http": witness_call(kit_http),
-    }
-    times: dict[str, list[float]] = {name: [] for name in contenders}
-    names = list(contenders)
     try:
-        for name in names:  # warm-up: connections, /object_info, server-side first runs
-            for _ in range(3):
-                contenders[name]()
-        for i in range(runs):
-            order = names[i % len(names) :] + names[: i % len(names)]
-            for name in order:
-                started = time.perf_counter()
-                contenders[name]()
-                times[name].append(time.perf_counter() - started)
+        times = interleave(
+            {
+                "raw_floor": raw_call(raw),
+                "witness_websocket": witness_call(kit_ws),
+                "witness_http": witness_call(kit_http),
+            },
+            runs,
+        )
     finally:
         raw.close()
         kit_ws.close()
@@ -205,10 +221,7 @@ def bench_latency(url: str, runs: int) -> dict[str, Any]:
     out: dict[str, Any] = {name: summary(values) for name, values in times.items()}
     out["ratio_websocket"] = median(times["witness_websocket"]) / floor
     out["ratio_http"] = median(times["witness_http"]) / floor
-    # Paired ratio: each witness run against the floor run of the same round.
-    out["paired_ratio_websocket"] = median(
-        [w / r for w, r in zip(times["witness_websocket"], times["raw_floor"], strict=True)]
-    )
+    out["paired_ratio_websocket"] = paired_ratio(times["witness_websocket"], times["raw_floor"])
     out["passed"] = out["ratio_websocket"] <= LATENCY_TARGET
     return out
 
@@ -224,37 +237,16 @@ def bench_latency_tuned(url: str, runs: int) -> dict[str, Any]:
 
     tuned = RawClient(url, tuned=True)
     kit = Witness(url, timeout=120)
-    times: dict[str, list[float]] = {"raw_tuned": [], "witness_websocket": []}
-
-    def witness_call() -> None:
-        result = kit.execute(WORKFLOW, {"color": random.randrange(1 << 24)})
-        if not result.ok:
-            raise RuntimeError(f"witness run failed: {result.status} {result.msg}")
-
-    def raw_call() -> None:
-        prompt, _ = fresh_prompt()
-        entry = tuned.execute(prompt)
-        if entry["status"]["status_str"] != "success":
-            raise RuntimeError(f"raw run failed: {entry['status']}")
-
-    calls = {"raw_tuned": raw_call, "witness_websocket": witness_call}
     try:
-        for call in calls.values():
-            for _ in range(3):
-                call()
-        for i in range(runs):
-            for name in list(calls)[i % 2 :] + list(calls)[: i % 2]:
-                started = time.perf_counter()
-                calls[name]()
-                times[name].append(time.perf_counter() - started)
+        times = interleave(
+            {"raw_tuned": raw_call(tuned), "witness_websocket": witness_call(kit)}, runs
+        )
     finally:
         tuned.close()
         kit.close()
     out: dict[str, Any] = {name: summary(values) for name, values in times.items()}
     out["ratio"] = median(times["witness_websocket"]) / median(times["raw_tuned"])
-    out["paired_ratio"] = median(
-        [w / r for w, r in zip(times["witness_websocket"], times["raw_tuned"], strict=True)]
-    )
+    out["paired_ratio"] = paired_ratio(times["witness_websocket"], times["raw_tuned"])
     return out
 
 
@@ -349,9 +341,7 @@ def bench_throughput(url: str, rounds: int, prompts: int = 200, threads: int = 4
         "raw_floor_per_s": summary(rates["raw_floor"], 1.0),
         "witness_per_s": summary(rates["witness"], 1.0),
         "ratio": median(rates["witness"]) / median(rates["raw_floor"]),
-        "paired_ratio": median(
-            [w / r for w, r in zip(rates["witness"], rates["raw_floor"], strict=True)]
-        ),
+        "paired_ratio": paired_ratio(rates["witness"], rates["raw_floor"]),
     }
     out["passed"] = out["ratio"] >= THROUGHPUT_TARGET
     return out

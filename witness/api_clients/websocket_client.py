@@ -65,7 +65,7 @@ from witness.api_clients.ws_events import (
     decode_binary,
     decode_text,
 )
-from witness.api_clients.ws_frames import FrameReader
+from witness.api_clients.ws_frames import OP_BINARY, OP_CLOSE, OP_PING, OP_TEXT, FrameReader
 from witness.errors import InvalidArgumentError, WaitTimeoutError, WebSocketError, WitnessError
 from witness.transport.deadline import Deadline, current_deadline
 from witness.transport.errors import websocket_error
@@ -89,13 +89,6 @@ DEFAULT_MAX_RECONNECT_TIME = 60.0
 Outcome = Literal["success", "error", "interrupted"]
 EventCallback = Callable[[Event], object]
 EventTypes = type[Event] | tuple[type[Event], ...] | None
-
-_OP_TEXT = websocket.ABNF.OPCODE_TEXT
-_OP_BINARY = websocket.ABNF.OPCODE_BINARY
-_OP_CONT = websocket.ABNF.OPCODE_CONT
-_OP_CLOSE = websocket.ABNF.OPCODE_CLOSE
-_OP_PING = websocket.ABNF.OPCODE_PING
-_OP_PONG = websocket.ABNF.OPCODE_PONG
 
 # How often the receive loop wakes up when nothing arrives (pings, close requests).
 _TICK = 0.1
@@ -827,7 +820,7 @@ class WebSocketClient:
                 if received is None:
                     continue
                 opcode, data = received
-                if opcode == _OP_CLOSE:
+                if opcode == OP_CLOSE:
                     raise self._open_error(
                         "the server closed the socket during the handshake", _ConnectionLostError()
                     )
@@ -1034,7 +1027,7 @@ class WebSocketClient:
             if received is None:
                 continue
             opcode, data = received
-            if opcode == _OP_CLOSE:
+            if opcode == OP_CLOSE:
                 if self._closing.is_set():
                     return
                 code = int.from_bytes(data[:2], "big") if len(data) >= 2 else None
@@ -1044,13 +1037,13 @@ class WebSocketClient:
                 self._dispatch(event)
 
     def _decode(self, opcode: int, data: bytes) -> Event | None:
-        if opcode == _OP_TEXT:
+        if opcode == OP_TEXT:
             try:
                 text = data.decode("utf-8")
             except UnicodeDecodeError as exc:
                 return MalformedFrameEvent(reason=f"text frame is not UTF-8 ({exc})", raw=data)
             return decode_text(text)
-        if opcode == _OP_BINARY:
+        if opcode == OP_BINARY:
             return decode_binary(data)
         return None
 
@@ -1175,7 +1168,7 @@ def _receive(ws: _Socket) -> tuple[int, bytes] | None:
             raise websocket.WebSocketConnectionClosedException("the socket is closed")
         frames = ws.frames = FrameReader(ws.sock)
     received = frames.read()
-    if received is not None and received[0] == _OP_PING:
+    if received is not None and received[0] == OP_PING:
         ws.pong(received[1])
     return received
 
